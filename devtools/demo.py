@@ -1,0 +1,206 @@
+"""`make demo`: the nightly job against a local registry, first as a dry run, then for real.
+
+It starts the strict local ECR, seeds a registry that looks like a real team's (CI builds leaving
+hundreds of untagged images, semver releases, a `latest`, preview builds, months-old images, big ML
+images, one repository opted out, one nobody's config covers), then runs the CLI exactly as a user
+would: `plan`, `run`, and `plan` again to show that nothing is left to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from devtools.local_ecr import LocalEcr
+from devtools.seed import Seeder
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / ".demo"
+REGION = "us-east-1"
+MB = 1_000_000
+
+
+def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
+    """A deterministic registry; returns the number of images per repository."""
+    rng = random.Random(7)
+
+    def days_ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
+    def sha() -> str:
+        return f"{rng.getrandbits(28):07x}"
+
+    def service(name: str, *, untagged: int, main_builds: int, releases: int, size_mb: int) -> None:
+        seeder.repository(name, {"team": name.split("/")[0]})
+        for _ in range(untagged):
+            age = rng.uniform(0, 120)
+            seeder.image(name, pushed_at=days_ago(age), size_bytes=rng.randint(size_mb - 40, size_mb) * MB)
+        for i in range(main_builds):
+            age = main_builds - i + rng.random()
+            tags = [f"main-{sha()}"] + (["latest"] if i == main_builds - 1 else [])
+            pulled = days_ago(max(age - 1, 0)) if rng.random() < 0.7 else None
+            seeder.image(name, pushed_at=days_ago(age), tags=tags, size_bytes=size_mb * MB, pulled_at=pulled)
+        for minor in range(releases):
+            age = (releases - minor) * 21 + rng.random()
+            seeder.image(
+                name,
+                pushed_at=days_ago(age),
+                tags=[f"v1.{minor}.0"],
+                size_bytes=size_mb * MB,
+                pulled_at=days_ago(rng.uniform(0, 10)) if minor >= releases - 3 else days_ago(age - 2),
+            )
+
+    service("payments/api", untagged=260, main_builds=60, releases=24, size_mb=240)
+    service("payments/worker", untagged=140, main_builds=40, releases=12, size_mb=180)
+    service("identity/auth", untagged=95, main_builds=30, releases=9, size_mb=120)
+
+    seeder.repository("web/frontend", {"team": "web"})
+    for _ in range(90):
+        seeder.image("web/frontend", pushed_at=days_ago(rng.uniform(0, 45)), size_bytes=95 * MB)
+    for pr in range(1200, 1280):
+        seeder.image(
+            "web/frontend", pushed_at=days_ago(rng.uniform(0, 90)), tags=[f"pr-{pr}"], size_bytes=95 * MB
+        )
+    for month in range(1, 12):
+        seeder.image(
+            "web/frontend",
+            pushed_at=days_ago(330 - month * 30),
+            tags=[f"release-2026.{month:02d}"],
+            size_bytes=95 * MB,
+            pulled_at=days_ago(rng.uniform(0, 5)),
+        )
+
+    seeder.repository("ml/model-server", {"team": "ml"})
+    for week in range(26):
+        pulled = days_ago(rng.uniform(0, 7)) if week >= 22 else days_ago(180 - week * 7)
+        seeder.image(
+            "ml/model-server",
+            pushed_at=days_ago(182 - week * 7),
+            tags=[f"model-2026w{week + 1:02d}"],
+            size_bytes=rng.randint(3000, 6000) * MB,
+            pulled_at=pulled,
+        )
+    for _ in range(10):
+        seeder.image("ml/model-server", pushed_at=days_ago(rng.uniform(0, 20)), size_bytes=4500 * MB)
+
+    seeder.repository("data/etl-legacy", {"team": "data"})
+    for month in range(14):
+        seeder.image(
+            "data/etl-legacy",
+            pushed_at=days_ago(520 - month * 30),
+            tags=[f"2025.{month % 12 + 1:02d}.{month // 12}"],
+            size_bytes=310 * MB,
+            pulled_at=days_ago(400 - month * 10),
+        )
+
+    seeder.repository("platform/terraform-runner", {"ecr-janitor:skip": "true", "team": "platform"})
+    for _ in range(70):
+        seeder.image(
+            "platform/terraform-runner", pushed_at=days_ago(rng.uniform(0, 300)), size_bytes=400 * MB
+        )
+
+    seeder.repository("sandbox/alice-test", {"team": "sandbox"})
+    for _ in range(15):
+        seeder.image("sandbox/alice-test", pushed_at=days_ago(rng.uniform(0, 200)), size_bytes=60 * MB)
+
+    return {name: len(seeder.images_left(name)) for name in sorted(seeder.backend.repositories)}
+
+
+def _cli(
+    command: str, config: Path, env: dict[str, str], *extra: str, log: Path
+) -> subprocess.CompletedProcess[str]:
+    with log.open("w") as stderr:
+        return subprocess.run(
+            [sys.executable, "-m", "ecr_janitor", command, "--config", str(config), *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            check=False,
+        )
+
+
+def _banner(text: str) -> None:
+    print(f"\n{'=' * 100}\n{text}\n{'=' * 100}", flush=True)
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    ecr = LocalEcr().start()
+    try:
+        seeder = Seeder(ecr, REGION)
+        before = seed_demo_registry(seeder, datetime.now(UTC))
+        shipped = yaml.safe_load((ROOT / "ecr-janitor.yaml").read_text())
+        demo_config = OUT / "ecr-janitor.yaml"
+        demo_config.write_text(
+            "# The shipped ecr-janitor.yaml with dryRun switched off, so that `run` really deletes.\n"
+            + yaml.safe_dump({**shipped, "dryRun": False}, sort_keys=False)
+        )
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": ecr.endpoint,
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": REGION,
+            "PYTHONPATH": str(ROOT / "lambda"),
+        }
+        env.pop("AWS_PROFILE", None)
+        print(f"Local ECR at {ecr.endpoint}: {sum(before.values())} images in {len(before)} repositories.")
+        print(f"Config: {demo_config.relative_to(ROOT)} (ecr-janitor.yaml with dryRun: false)")
+
+        _banner("1/3  python -m ecr_janitor plan   (a dry run: reads everything, writes nothing)")
+        plan = _cli("plan", demo_config, env, log=OUT / "plan.log")
+        print(plan.stdout)
+        if plan.returncode != 0:
+            print(f"plan failed with exit code {plan.returncode}; see {OUT / 'plan.log'}")
+            return 1
+        deletes_during_plan = ecr.strict.count("BatchDeleteImage")
+
+        _banner("2/3  python -m ecr_janitor run    (what the nightly Lambda does)")
+        run = _cli("run", demo_config, env, log=OUT / "audit.jsonl")
+        print(run.stdout)
+
+        _banner("3/3  python -m ecr_janitor plan --json   (after the run: is anything left to expire?)")
+        again = _cli("plan", demo_config, env, "--json", log=OUT / "plan-after.log")
+        (OUT / "plan-after.json").write_text(again.stdout)
+        left = json.loads(again.stdout)["totals"]["imagesExpirable"]
+        after = {name: len(seeder.images_left(name)) for name in before}
+        print(f"{'REPOSITORY':<28}{'BEFORE':>8}{'AFTER':>8}")
+        for name in before:
+            print(f"{name:<28}{before[name]:>8}{after[name]:>8}")
+        audit = [
+            json.loads(line)
+            for line in (OUT / "audit.jsonl").read_text().splitlines()
+            if line.startswith("{")
+        ]
+        deletions = [line for line in audit if line.get("event") == "deletion"]
+        print(f"\nImages still expirable after the run: {left}")
+        print(f"BatchDeleteImage calls during the dry run: {deletes_during_plan}")
+        print(
+            f"Audit log: {len(deletions)} deletion lines in {(OUT / 'audit.jsonl').relative_to(ROOT)}, e.g."
+        )
+        if deletions:
+            print(
+                json.dumps(
+                    {
+                        k: deletions[0][k]
+                        for k in ("repository", "digest", "tags", "pushed_at", "rule", "reason")
+                    }
+                )
+            )
+        ok = run.returncode == 0 and left == 0 and deletes_during_plan == 0
+        print("\nDemo finished: OK" if ok else "\nDemo finished with problems (see above)")
+        return 0 if ok else 1
+    finally:
+        ecr.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

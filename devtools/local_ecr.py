@@ -1,0 +1,334 @@
+"""A local ECR for tests, `make demo` and `make bench`: moto's server, made as strict as the real ECR.
+
+moto is lenient where the janitor must not be (DESIGN.md, Testing rules): it doesn't paginate, ignores
+the tagStatus filter, takes more than 100 ids per BatchDeleteImage, leaves deleted untagged digests out
+of the BatchDeleteImage answer and has no lastRecordedPullTime. `StrictEcr` is a WSGI layer in front of
+moto's server that behaves like ECR on each of those points. It also counts every ECR call, can add a
+fixed latency per request, and injects faults (throttling, access denied, refused deletions) on demand.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moto.backends import get_backend
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
+ACCOUNT_ID = DEFAULT_ACCOUNT_ID
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_BATCH_IDS = 100
+_REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+
+StartResponse = Callable[..., Any]
+Payload = dict[str, Any]
+
+
+class EcrError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Fault:
+    """Fail matching calls with an AWS error. `times=None` fails every matching call."""
+
+    operation: str
+    code: str
+    message: str = "injected fault"
+    status: int = 400
+    times: int | None = 1
+    repository: str | None = None
+
+    def matches(self, operation: str, body: Payload) -> bool:
+        if operation != self.operation or self.times == 0:
+            return False
+        return self.repository is None or _repository_of(body) == self.repository
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str
+    region: str
+    body: Payload
+
+
+@dataclass
+class StrictEcr:
+    """WSGI middleware: ECR's documented behaviour on top of moto's ECR backend."""
+
+    app: Callable[..., Iterable[bytes]]
+    latency_seconds: float = 0.0
+    calls: list[Call] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    refused_deletions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Digest -> (failureCode, failureReason) that BatchDeleteImage reports instead of deleting."""
+    pull_times: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    """(region, repository, digest) -> lastRecordedPullTime."""
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.faults.clear()
+            self.refused_deletions.clear()
+            self.pull_times.clear()
+
+    def count(self, operation: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for c in self.calls if operation is None or c.operation == operation)
+
+    def operations(self) -> Counter[str]:
+        with self._lock:
+            return Counter(c.operation for c in self.calls)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(ECR_TARGET_PREFIX):
+            return self.app(environ, start_response)
+        operation = target.removeprefix(ECR_TARGET_PREFIX)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body: Payload = json.loads(raw or b"{}")
+        match = _REGION_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region = match.group(1) if match else "us-east-1"
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        try:
+            with self._lock:
+                self.calls.append(Call(operation, region, body))
+                self._raise_injected_fault(operation, body)
+                handler = getattr(self, f"_op_{operation}", None)
+                if handler is None:
+                    status, headers, content = self._forward(environ, body)
+                    start_response(status, headers)
+                    return [content]
+                payload = handler(environ, region, body)
+        except EcrError as error:
+            return _respond(start_response, error.status, {"__type": error.code, "message": error.message})
+        return _respond(start_response, 200, payload)
+
+    # -- what moto gets wrong ------------------------------------------------------------------
+
+    def _op_DescribeRepositories(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        _check_page_request(body, explicit="repositoryNames")
+        answer = self._call_moto(environ, _without(body, "maxResults", "nextToken"))
+        return _paginate(answer, "repositories", body)
+
+    def _op_DescribeImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        _check_page_request(body, explicit="imageIds")
+        answer = self._call_moto(environ, _without(body, "maxResults", "nextToken", "filter"))
+        details = _filter_tag_status(answer["imageDetails"], body, lambda d: d.get("imageTags"))
+        for detail in details:
+            pulled = self.pull_times.get((region, detail["repositoryName"], detail["imageDigest"]))
+            if pulled is not None:
+                detail["lastRecordedPullTime"] = pulled.timestamp()
+        answer["imageDetails"] = details
+        return _paginate(answer, "imageDetails", body)
+
+    def _op_ListImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        _check_page_request(body, explicit=None)
+        answer = self._call_moto(environ, _without(body, "maxResults", "nextToken", "filter"))
+        answer["imageIds"] = _filter_tag_status(answer["imageIds"], body, lambda i: i.get("imageTag"))
+        return _paginate(answer, "imageIds", body)
+
+    def _op_BatchDeleteImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        ids: list[Payload] = body.get("imageIds", [])
+        if not 1 <= len(ids) <= MAX_BATCH_IDS:
+            raise EcrError(
+                "InvalidParameterException",
+                f"1 validation error detected: Value at 'imageIds' failed to satisfy constraint: "
+                f"Member must have length between 1 and {MAX_BATCH_IDS} (got {len(ids)})",
+            )
+        refused = [i for i in ids if i.get("imageDigest") in self.refused_deletions]
+        allowed = [i for i in ids if i not in refused]
+        answer: Payload = {"imageIds": [], "failures": []}
+        if allowed:
+            answer = self._call_moto(environ, {**body, "imageIds": allowed})
+        for image_id in refused:
+            code, reason = self.refused_deletions[image_id["imageDigest"]]
+            answer["failures"].append({"imageId": image_id, "failureCode": code, "failureReason": reason})
+        # ECR answers for every id; moto forgets untagged digests it did delete.
+        repository = self.repository(region, body["repositoryName"])
+        present = {image.get_image_digest() for image in repository.images}
+        answered = {i.get("imageDigest") for i in answer["imageIds"]} | {
+            f.get("imageId", {}).get("imageDigest") for f in answer["failures"]
+        }
+        for image_id in allowed:
+            digest = image_id.get("imageDigest")
+            if digest and digest not in answered and digest not in present:
+                answer["imageIds"].append({"imageDigest": digest})
+        return answer
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def repository(self, region: str, name: str) -> Any:
+        repositories = get_backend("ecr")[ACCOUNT_ID][region].repositories
+        if name not in repositories:
+            raise EcrError(
+                "RepositoryNotFoundException",
+                f"The repository with name '{name}' does not exist in the registry with id '{ACCOUNT_ID}'",
+            )
+        return repositories[name]
+
+    def _raise_injected_fault(self, operation: str, body: Payload) -> None:
+        for fault in self.faults:
+            if fault.matches(operation, body):
+                if fault.times is not None:
+                    fault.times -= 1
+                raise EcrError(fault.code, fault.message, fault.status)
+
+    def _call_moto(self, environ: dict[str, Any], body: Payload) -> Payload:
+        status, _headers, content = self._forward(environ, body)
+        answer: Payload = json.loads(content or b"{}")
+        if not status.startswith("200"):
+            raise EcrError(
+                answer.get("__type", "InternalFailure").split("#")[-1],
+                str(answer.get("message", answer.get("Message", ""))),
+                int(status.split()[0]),
+            )
+        return answer
+
+    def _forward(self, environ: dict[str, Any], body: Payload) -> tuple[str, list[tuple[str, str]], bytes]:
+        raw = json.dumps(body).encode()
+        inner = {**environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        result = self.app(inner, capture)
+        try:
+            content = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(content))))
+        return captured["status"], headers, content
+
+
+def _repository_of(body: Payload) -> str | None:
+    name = body.get("repositoryName")
+    if name is None and "resourceArn" in body:
+        name = str(body["resourceArn"]).split(":repository/", 1)[-1]
+    return None if name is None else str(name)
+
+
+def _without(body: Payload, *keys: str) -> Payload:
+    return {k: v for k, v in body.items() if k not in keys}
+
+
+def _check_page_request(body: Payload, explicit: str | None) -> None:
+    size = body.get("maxResults")
+    if size is not None and not 1 <= int(size) <= MAX_PAGE_SIZE:
+        raise EcrError("InvalidParameterException", f"maxResults must be between 1 and {MAX_PAGE_SIZE}")
+    if explicit and body.get(explicit) and ("nextToken" in body or "maxResults" in body):
+        raise EcrError(
+            "InvalidParameterException", f"nextToken and maxResults can't be used together with {explicit}"
+        )
+
+
+def _filter_tag_status(
+    items: list[Payload], body: Payload, tag_of: Callable[[Payload], Any]
+) -> list[Payload]:
+    status = (body.get("filter") or {}).get("tagStatus", "ANY")
+    if status == "TAGGED":
+        return [item for item in items if tag_of(item)]
+    if status == "UNTAGGED":
+        return [item for item in items if not tag_of(item)]
+    return items
+
+
+def _paginate(answer: Payload, key: str, body: Payload) -> Payload:
+    items: list[Payload] = answer.get(key, [])
+    explicit = body.get("repositoryNames") or body.get("imageIds")
+    if explicit:
+        return answer
+    size = int(body.get("maxResults") or DEFAULT_PAGE_SIZE)
+    start = _decode_token(body["nextToken"]) if "nextToken" in body else 0
+    page = {**answer, key: items[start : start + size]}
+    page.pop("nextToken", None)
+    if start + size < len(items):
+        page["nextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+    return page
+
+
+def _decode_token(token: str) -> int:
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise EcrError("InvalidParameterException", "Invalid parameter: nextToken") from error
+
+
+def _respond(start_response: StartResponse, status: int, payload: Payload) -> list[bytes]:
+    content = json.dumps(payload, default=str).encode()
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}.get(
+        status, "Error"
+    )
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(content)))],
+    )
+    return [content]
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """One line per request drowns the output of tests and the demo."""
+
+
+class LocalEcr:
+    """The strict ECR served over HTTP on localhost, in a background thread of this process."""
+
+    def __init__(self, *, latency_seconds: float = 0.0, port: int = 0) -> None:
+        self.strict = StrictEcr(DomainDispatcherApplication(create_backend_app), latency_seconds)
+        self._server = make_server(
+            "127.0.0.1", port, self.strict, threaded=True, request_handler=_QuietRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalEcr:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+    def reset(self) -> None:
+        """Empty every moto backend and forget calls, faults and pull times."""
+        moto_api_backend.reset()
+        self.strict.reset()
+
+    def backdate(self, region: str, repository: str, digest: str, pushed_at: datetime) -> None:
+        """Set an image's push time; moto stamps every push with 'now'."""
+        for image in self.strict.repository(region, repository).images:
+            if image.get_image_digest() == digest:
+                image.image_pushed_at = int(pushed_at.timestamp())
+                return
+        raise KeyError(f"{repository}@{digest} not in {region}")
+
+    def record_pull(self, region: str, repository: str, digest: str, pulled_at: datetime) -> None:
+        self.strict.pull_times[(region, repository, digest)] = pulled_at

@@ -1,0 +1,90 @@
+"""Fill the local ECR with repositories and images, straight into moto's backend (fast and exact).
+
+Images get real-looking manifests, a chosen size, push time and last pull time; digests are
+deterministic so that tests and the demo are repeatable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from moto.backends import get_backend
+
+from devtools.local_ecr import ACCOUNT_ID, LocalEcr
+
+IMAGE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def digest_of(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class Seeder:
+    def __init__(self, ecr: LocalEcr, region: str = "us-east-1") -> None:
+        self.ecr = ecr
+        self.region = region
+        self._count = 0
+
+    @property
+    def backend(self) -> Any:
+        return get_backend("ecr")[ACCOUNT_ID][self.region]
+
+    def repository(self, name: str, tags: dict[str, str] | None = None) -> str:
+        repo = self.backend.create_repository(
+            repository_name=name,
+            registry_id=None,
+            encryption_config={"encryptionType": "AES256"},
+            image_scan_config={"scanOnPush": False},
+            image_tag_mutability="MUTABLE",
+            tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )
+        return str(repo.arn)
+
+    def image(
+        self,
+        repository: str,
+        *,
+        pushed_at: datetime,
+        tags: Iterable[str] = (),
+        size_bytes: int = 50_000_000,
+        pulled_at: datetime | None = None,
+    ) -> str:
+        """Push one image with its tags; returns its digest."""
+        self._count += 1
+        layer = digest_of(f"{self.region}/{repository}/{self._count}")
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": IMAGE_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": size_bytes,
+                    "digest": digest_of(f"config/{layer}"),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": size_bytes,
+                        "digest": layer,
+                    }
+                ],
+            }
+        )
+        digest = digest_of(manifest)
+        tag_list: list[str | None] = [*tags] or [None]
+        for tag in tag_list:
+            self.backend.put_image(repository, manifest, tag, IMAGE_MANIFEST, digest)
+        self.ecr.backdate(self.region, repository, digest, pushed_at)
+        if pulled_at is not None:
+            self.ecr.record_pull(self.region, repository, digest, pulled_at)
+        return digest
+
+    def images_left(self, repository: str) -> set[str]:
+        return {image.get_image_digest() for image in self.backend.repositories[repository].images}
+
+    def tags_left(self, repository: str) -> set[str]:
+        return {tag for image in self.backend.repositories[repository].images for tag in image.image_tags}

@@ -1,0 +1,48 @@
+"""boto3 clients configured the same way everywhere: adaptive retries and a recognisable user agent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ecr_janitor import __version__
+
+MAX_ATTEMPTS = 10
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+    user_agent_appid=f"ecr-janitor-{__version__}",
+    max_pool_connections=50,
+)
+
+
+def client(service: str, region: str) -> Any:
+    """A client for `service` in `region`; honours AWS_ENDPOINT_URL and the standard credential chain."""
+    return boto3.session.Session().client(service, region_name=region, config=CLIENT_CONFIG)
+
+
+def default_region() -> str | None:
+    """The region the CLI or the function runs in, from the standard AWS environment."""
+    region: str | None = boto3.session.Session().region_name
+    return region
+
+
+def error_code(error: Exception) -> str:
+    """The AWS error code of a botocore ClientError, or the exception's class name."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(error).__name__
+
+
+def error_message(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        message = response.get("Error", {}).get("Message")
+        if message:
+            return str(message)
+    return str(error)

@@ -1,0 +1,158 @@
+"""The human summary: per repository what was kept, expired and why, and the totals last."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from ecr_janitor.config import Config
+from ecr_janitor.policy import ReasonCode, Verdict
+from ecr_janitor.report import RepositoryReport, RunReport
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def render(report: RunReport, config: Config | None = None) -> str:
+    lines = [_headline(report), ""]
+    rows = [_row(r, report.dry_run) for r in report.repositories]
+    if rows:
+        lines.extend(
+            _table(_header(report.dry_run), rows, details=[_breakdown(r) for r in report.repositories])
+        )
+    else:
+        lines.append("No repository is covered by a target.")
+    failures = [r for r in report.repositories if r.failed]
+    if failures or report.region_failures:
+        lines += ["", "Problems (exit code 1):"]
+        lines += [f"  {f.region}: {f.code}: {f.message}" for f in report.region_failures]
+        for r in failures:
+            lines.append(f"  {r.repository.region} {r.repository.name}: {r.message}")
+            lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in r.delete_failures[:5]]
+            if len(r.delete_failures) > 5:
+                lines.append(f"    … and {len(r.delete_failures) - 5} more (see --json)")
+    if config is not None:
+        lines += ["", *_legend(report, config)]
+    lines += ["", *_totals(report)]
+    return "\n".join(lines) + "\n"
+
+
+def _legend(report: RunReport, config: Config) -> list[str]:
+    used = sorted({r.target_index for r in report.repositories})
+    lines = ["Targets and rules:"]
+    for index in used:
+        target = config.targets[index]
+        exclude = f" (exclude {', '.join(target.exclude)})" if target.exclude else ""
+        lines.append(f"  [{index}] {target.mode} {target.label}{exclude}")
+        lines += [f"      {rule.summary}" for rule in target.policy.ordered_rules()]
+    if config.protect.tags:
+        lines.append(f"  protected tags: {', '.join(config.protect.tags)}")
+    return lines
+
+
+def _headline(report: RunReport) -> str:
+    when = report.now.strftime("%Y-%m-%d %H:%M UTC")
+    mode = f"DRY RUN, nothing deleted: {report.dry_run_reason}" if report.dry_run else "deletions applied"
+    return (
+        f"ECR Janitor {report.command} · {mode}\nevaluated at {when} · regions: {', '.join(report.regions)}"
+    )
+
+
+def _header(dry_run: bool) -> list[str]:
+    done = ["WOULD EXPIRE", "RECLAIMABLE"] if dry_run else ["EXPIRED", "RECLAIMED"]
+    return ["REGION", "REPOSITORY", "MODE", "STATUS", "IMAGES", "KEEP", "PROTECTED", *done]
+
+
+def _row(r: RepositoryReport, dry_run: bool) -> list[str]:
+    if r.plan is None:
+        return [r.repository.region, r.repository.name, r.mode, r.status.value, "-", "-", "-", "-", r.message]
+    kept = r.images_scanned - len(r.expirable)
+    if dry_run:
+        done, size = len(r.expirable), f"up to {human_bytes(r.bytes_expirable)}"
+    else:
+        done, size = len(r.deleted_digests), f"up to {human_bytes(r.bytes_reclaimed)}"
+    return [
+        r.repository.region,
+        r.repository.name,
+        r.mode,
+        r.status.value,
+        str(r.images_scanned),
+        str(kept),
+        str(r.protected_count),
+        str(done),
+        size,
+    ]
+
+
+def _breakdown(r: RepositoryReport) -> str:
+    if r.plan is None:
+        return ""
+    counts: Counter[tuple[str, str]] = Counter()
+    for d in r.plan.decisions:
+        if d.verdict is Verdict.EXPIRE:
+            counts[("expire", f"rule {d.reason.rule_priority}")] += 1
+        elif d.reason.code is ReasonCode.KEPT_BY_RULE:
+            counts[("keep", f"rule {d.reason.rule_priority}")] += 1
+        elif d.reason.code is ReasonCode.NOT_SELECTED:
+            counts[("keep", "no rule")] += 1
+        else:
+            counts[("keep", f"protected ({d.reason.code.value})")] += 1
+    parts = []
+    for verdict in ("expire", "keep"):
+        items = sorted((why, n) for (v, why), n in counts.items() if v == verdict)
+        if items:
+            parts.append(f"{verdict}: " + ", ".join(_count_phrase(n, why) for why, n in items))
+    return " · ".join(parts)
+
+
+def _count_phrase(count: int, why: str) -> str:
+    return f"{count} {why}" if why.startswith("protected") else f"{count} by {why}"
+
+
+def _table(header: list[str], rows: Sequence[list[str]], details: Sequence[str]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows] if i < len(row)) for i in range(len(header))]
+    numeric = {"IMAGES", "KEEP", "PROTECTED", "WOULD EXPIRE", "EXPIRED"}
+
+    def fmt(row: list[str]) -> str:
+        cells = [
+            cell.rjust(widths[i]) if header[i] in numeric else cell.ljust(widths[i])
+            for i, cell in enumerate(row[: len(header)])
+        ]
+        extra = row[len(header) :]
+        return "  ".join([*cells, *extra]).rstrip()
+
+    lines = [fmt(header)]
+    for row, detail in zip(rows, details, strict=True):
+        lines.append(fmt(row))
+        if detail:
+            lines.append(" " * (widths[0] + 2) + detail)
+    return lines
+
+
+def _totals(report: RunReport) -> list[str]:
+    t = report.totals()
+    covered = (
+        f"{t['repositories']} repositories covered ({t['repositoriesSkipped']} skipped, "
+        f"{t['repositoriesFailed']} failed), {t['repositoriesUnmatched']} not covered by any target"
+    )
+    if report.dry_run:
+        outcome = (
+            f"{t['imagesScanned']} images scanned · {t['imagesExpirable']} would expire "
+            f"(up to {human_bytes(t['bytesExpirable'])}) · {t['imagesProtected']} protected"
+        )
+    else:
+        outcome = (
+            f"{t['imagesScanned']} images scanned · {t['imagesExpired']} of {t['imagesExpirable']} expired "
+            f"(up to {human_bytes(t['bytesReclaimed'])} reclaimed) · {t['imagesProtected']} protected · "
+            f"{t['deleteFailures']} delete failures"
+        )
+    status = "FAILED" if report.has_failures else "OK"
+    return [f"Totals [{status}]: {covered}", f"  {outcome}", f"  took {report.duration_seconds:.1f}s"]

@@ -1,0 +1,182 @@
+"""What a run did, per repository, and its machine form (the `--json` document)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ecr_janitor.model import Repository
+from ecr_janitor.policy import Decision, RepositoryPlan, Verdict
+from ecr_janitor.registry import DeleteFailure, DeleteResult
+
+REPORT_VERSION = 1
+
+
+class Status(StrEnum):
+    PLANNED = "planned"
+    """Dry run: evaluated, nothing written."""
+    CLEANED = "cleaned"
+    """Everything the plan expired is confirmed deleted (possibly nothing)."""
+    PARTIAL = "partial"
+    """Some deletions were refused or unconfirmed."""
+    SKIPPED = "skipped"
+    """Opted out with the ecr-janitor:skip tag; never read further, never touched."""
+    FAILED = "failed"
+    """Could not be evaluated; nothing in it was touched."""
+
+
+@dataclass(frozen=True)
+class RepositoryReport:
+    repository: Repository
+    mode: str
+    target_index: int
+    target_label: str
+    status: Status
+    message: str = ""
+    plan: RepositoryPlan | None = None
+    deletion: DeleteResult | None = None
+
+    @property
+    def images_scanned(self) -> int:
+        return len(self.plan.decisions) if self.plan else 0
+
+    @property
+    def expirable(self) -> tuple[Decision, ...]:
+        return self.plan.expired if self.plan else ()
+
+    @property
+    def bytes_expirable(self) -> int:
+        return self.plan.bytes_expired if self.plan else 0
+
+    @property
+    def deleted_digests(self) -> frozenset[str]:
+        return frozenset(self.deletion.deleted) if self.deletion else frozenset()
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        deleted = self.deleted_digests
+        return sum(d.image.size_bytes for d in self.expirable if d.image.digest in deleted)
+
+    @property
+    def delete_failures(self) -> tuple[DeleteFailure, ...]:
+        return self.deletion.failures if self.deletion else ()
+
+    @property
+    def protected_count(self) -> int:
+        return len(self.plan.protected) if self.plan else 0
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (Status.FAILED, Status.PARTIAL)
+
+
+@dataclass(frozen=True)
+class RegionFailure:
+    region: str
+    code: str
+    message: str
+
+
+@dataclass
+class RunReport:
+    command: str
+    dry_run: bool
+    dry_run_reason: str
+    now: datetime
+    regions: Sequence[str]
+    repositories: list[RepositoryReport] = field(default_factory=list)
+    region_failures: list[RegionFailure] = field(default_factory=list)
+    unmatched: int = 0
+    duration_seconds: float = 0.0
+
+    @property
+    def has_failures(self) -> bool:
+        return bool(self.region_failures) or any(r.failed for r in self.repositories)
+
+    def totals(self) -> dict[str, int]:
+        reports = self.repositories
+        return {
+            "repositories": len(reports),
+            "repositoriesSkipped": sum(r.status is Status.SKIPPED for r in reports),
+            "repositoriesFailed": sum(r.status is Status.FAILED for r in reports) + len(self.region_failures),
+            "repositoriesUnmatched": self.unmatched,
+            "imagesScanned": sum(r.images_scanned for r in reports),
+            "imagesExpirable": sum(len(r.expirable) for r in reports),
+            "bytesExpirable": sum(r.bytes_expirable for r in reports),
+            "imagesExpired": sum(len(r.deleted_digests) for r in reports),
+            "bytesReclaimed": sum(r.bytes_reclaimed for r in reports),
+            "imagesProtected": sum(r.protected_count for r in reports),
+            "deleteFailures": sum(len(r.delete_failures) for r in reports),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reportVersion": REPORT_VERSION,
+            "command": self.command,
+            "dryRun": self.dry_run,
+            "dryRunReason": self.dry_run_reason,
+            "now": self.now.isoformat(),
+            "durationSeconds": round(self.duration_seconds, 3),
+            "regions": list(self.regions),
+            "totals": self.totals(),
+            "regionFailures": [
+                {"region": f.region, "code": f.code, "message": f.message} for f in self.region_failures
+            ],
+            "repositories": [_repository_json(r) for r in self.repositories],
+        }
+
+
+def _repository_json(report: RepositoryReport) -> dict[str, Any]:
+    failures = {f.digest: f for f in report.delete_failures}
+    deleted = report.deleted_digests
+    decisions = report.plan.decisions if report.plan else ()
+    return {
+        "region": report.repository.region,
+        "repository": report.repository.name,
+        "mode": report.mode,
+        "target": report.target_index,
+        "targetRepositories": report.target_label,
+        "status": report.status.value,
+        "message": report.message,
+        "imagesScanned": report.images_scanned,
+        "imagesExpirable": len(report.expirable),
+        "imagesExpired": len(deleted),
+        "imagesProtected": report.protected_count,
+        "bytesExpirable": report.bytes_expirable,
+        "bytesReclaimed": report.bytes_reclaimed,
+        "expired": [
+            _decision_json(d, deleted=d.image.digest in deleted, failure=failures.get(d.image.digest))
+            for d in decisions
+            if d.verdict is Verdict.EXPIRE
+        ],
+        "kept": [_decision_json(d) for d in decisions if d.verdict is Verdict.KEEP],
+        "deleteFailures": [
+            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.delete_failures
+        ],
+    }
+
+
+def _decision_json(
+    decision: Decision, *, deleted: bool | None = None, failure: DeleteFailure | None = None
+) -> dict[str, Any]:
+    image = decision.image
+    entry: dict[str, Any] = {
+        "digest": image.digest,
+        "tags": list(image.tags),
+        "pushedAt": image.pushed_at.isoformat(),
+        "lastPulledAt": image.last_pulled_at.isoformat() if image.last_pulled_at else None,
+        "sizeBytes": image.size_bytes,
+        "reason": decision.reason.code.value,
+        "rule": decision.reason.rule_priority,
+        "detail": decision.reason.detail,
+    }
+    if decision.vetoed_rule is not None:
+        entry["vetoedRule"] = decision.vetoed_rule
+    if deleted is not None:
+        entry["deleted"] = deleted
+    if failure is not None:
+        entry["failure"] = {"code": failure.code, "message": failure.message}
+    return entry

@@ -1,0 +1,31 @@
+"""Turns a run report into the EMF metrics of metrics.py: every metric, every run, zeros included."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+
+from ecr_janitor import metrics as m
+from ecr_janitor.report import RunReport
+
+
+def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
+    totals = report.totals()
+    return {
+        m.IMAGES_SCANNED: totals["imagesScanned"],
+        m.IMAGES_EXPIRABLE: totals["imagesExpirable"],
+        m.BYTES_EXPIRABLE: totals["bytesExpirable"],
+        m.IMAGES_EXPIRED: totals["imagesExpired"],
+        m.BYTES_RECLAIMED: totals["bytesReclaimed"],
+        m.IMAGES_PROTECTED: totals["imagesProtected"],
+        m.DELETE_FAILURES: totals["deleteFailures"],
+        m.REPOSITORIES_PROCESSED: totals["repositories"] - totals["repositoriesSkipped"],
+        m.REPOSITORIES_SKIPPED: totals["repositoriesSkipped"],
+        m.REPOSITORIES_FAILED: totals["repositoriesFailed"],
+        m.RUN_DURATION: round(report.duration_seconds, 3),
+        m.DRY_RUN: 1 if report.dry_run else 0,
+    }
+
+
+def publish(report: RunReport, sink: Metrics) -> None:
+    for spec, value in metric_values(report).items():
+        sink.add_metric(name=spec.name, unit=spec.unit, value=value)
