@@ -1,0 +1,119 @@
+"""Alarms to one SNS topic: the run failed, a repository or a deletion failed, no run for 26 hours, the run
+is close to the Lambda timeout, an invocation ended in the failure queue."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ecr_janitor import metrics as m
+from infra.cloudwatch import DURATION_WARNING_FRACTION, janitor_metric
+
+NO_RUN_HOURS = 26
+"""A nightly run plus two hours of slack for a run delayed behind a manual one."""
+HOUR = Duration.hours(1)
+
+
+class JanitorAlarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        timeout: Duration,
+        failure_queue: sqs.IQueue,
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # TLS-only. Not KMS-encrypted: it carries only alarm state changes, and CloudWatch can't publish
+        # to a topic under the AWS-managed SNS key (a customer-managed key would be needed, for nothing).
+        self.topic = sns.Topic(self, "Topic", display_name="ECR Janitor alarms", enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        prefix = Stack.of(self).stack_name
+        action = cw_actions.SnsAction(self.topic)
+        missing_is_fine = cw.TreatMissingData.NOT_BREACHING
+        above_zero = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+
+        def alarm(
+            name: str,
+            metric: cw.IMetric,
+            description: str,
+            *,
+            threshold: float = 0,
+            operator: cw.ComparisonOperator = above_zero,
+            periods: int = 1,
+            missing: cw.TreatMissingData = missing_is_fine,
+        ) -> cw.Alarm:
+            created = cw.Alarm(
+                self,
+                name,
+                alarm_name=f"{prefix}-{name}",
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=operator,
+                evaluation_periods=periods,
+                datapoints_to_alarm=periods,
+                treat_missing_data=missing,
+            )
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            return created
+
+        timeout_ms = timeout.to_milliseconds()
+        self.alarms: dict[str, cw.Alarm] = {
+            "FunctionErrors": alarm(
+                "FunctionErrors",
+                function.metric_errors(period=HOUR, statistic=cw.Stats.SUM),
+                "The janitor run raised an error (invalid config, missing permission, bug). Nothing after "
+                "the error was done. See the function's log group.",
+            ),
+            "RepositoriesFailed": alarm(
+                "RepositoriesFailed",
+                janitor_metric(m.REPOSITORIES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                "The last run could not read some repositories or regions; they were left untouched. "
+                "See 'Latest failures' on the dashboard.",
+            ),
+            "DeleteFailures": alarm(
+                "DeleteFailures",
+                janitor_metric(m.DELETE_FAILURES, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                "ECR refused or did not confirm some deletions in the last run. "
+                "See 'Latest failures' on the dashboard.",
+            ),
+            "NoRecentRun": alarm(
+                "NoRecentRun",
+                # Emitted once by every completed run, so no data point means no completed run.
+                janitor_metric(m.RUN_DURATION, statistic=cw.Stats.SAMPLE_COUNT, period=HOUR),
+                f"No janitor run completed in the last {NO_RUN_HOURS} hours: the schedule is disabled, "
+                "the function fails or times out before publishing metrics, or it is throttled.",
+                threshold=1,
+                operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                periods=NO_RUN_HOURS,
+                missing=cw.TreatMissingData.BREACHING,
+            ),
+            "DurationNearTimeout": alarm(
+                "DurationNearTimeout",
+                # Lambda's own metric: a run that times out publishes none of the janitor's.
+                function.metric_duration(period=HOUR, statistic=cw.Stats.MAXIMUM),
+                f"A run took more than {DURATION_WARNING_FRACTION:.0%} of the "
+                f"{timeout.to_minutes()}-minute timeout: the registry is outgrowing one invocation.",
+                threshold=timeout_ms * DURATION_WARNING_FRACTION,
+            ),
+            "FailedInvocations": alarm(
+                "FailedInvocations",
+                failure_queue.metric_approximate_number_of_messages_visible(
+                    period=HOUR, statistic=cw.Stats.MAXIMUM
+                ),
+                "An invocation failed after its retry and was sent to the failure queue; the message "
+                "says why. Delete it from the queue once handled.",
+            ),
+        }

@@ -1,0 +1,242 @@
+"""The CloudWatch dashboard: the last run, the trends, what was deleted and what failed.
+
+Built from the MetricSpecs of `ecr_janitor.metrics`. To chart a new metric, add its spec to
+`LAST_RUN` and to a `GraphPanel` in `PANELS` (or add a panel line); `tests/infra` fails until every
+metric the function emits is on the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ecr_janitor import metrics as m
+from ecr_janitor.metrics import MetricSpec
+from infra.cloudwatch import (
+    DURATION_WARNING_FRACTION,
+    ECR_STORAGE_USD_PER_GB_MONTH,
+    janitor_metric,
+    monthly_savings_usd,
+)
+
+LAST_RUN: tuple[MetricSpec, ...] = (
+    m.DRY_RUN,
+    m.REPOSITORIES_PROCESSED,
+    m.REPOSITORIES_FAILED,
+    m.REPOSITORIES_SKIPPED,
+    m.IMAGES_SCANNED,
+    m.IMAGES_EXPIRABLE,
+    m.IMAGES_EXPIRED,
+    m.IMAGES_PROTECTED,
+    m.DELETE_FAILURES,
+    m.BYTES_EXPIRABLE,
+    m.BYTES_RECLAIMED,
+    m.RUN_DURATION,
+)
+"""The 'Last run' row, in this order."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphPanel:
+    """One time-series graph of janitor metrics, summed per day: one point per nightly run."""
+
+    title: str
+    left: tuple[MetricSpec, ...]
+    right: tuple[MetricSpec, ...] = ()
+
+
+PANELS: tuple[GraphPanel, ...] = (
+    GraphPanel("Images deleted (expired) and planned (expirable)", (m.IMAGES_EXPIRED, m.IMAGES_EXPIRABLE)),
+    GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (m.BYTES_RECLAIMED, m.BYTES_EXPIRABLE)),
+    GraphPanel("Repositories", (m.REPOSITORIES_PROCESSED, m.REPOSITORIES_SKIPPED, m.REPOSITORIES_FAILED)),
+    GraphPanel(
+        "Images kept by a protection, and delete failures",
+        (m.IMAGES_PROTECTED, m.DELETE_FAILURES),
+        right=(m.IMAGES_SCANNED,),
+    ),
+    # Propagate mode, once metrics.py has these specs:
+    # GraphPanel("Lifecycle policies", (m.POLICIES_CREATED, m.POLICIES_UPDATED, m.POLICY_DRIFT)),
+)
+
+# Log lines of ecr_janitor.audit that the Logs Insights widgets read (tests check the function writes them).
+REPOSITORY_EVENT = "repository"
+DELETION_EVENT = "deletion"
+FAILURE_EVENTS = ("delete_failure", "region_failure")
+FAILED_STATUSES = ("failed", "partial")
+REPOSITORY_FIELDS = ("region", "repository", "bytes_reclaimed", "images_expired")
+DELETION_FIELDS = ("region", "repository", "digest", "tags", "rule", "reason", "size_bytes")
+FAILURE_FIELDS = ("event", "region", "repository", "status", "code", "detail")
+
+TOP_REPOSITORIES = 20
+LATEST_LINES = 50
+
+WIDTH = 24
+HALF = 12
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
+
+
+TOP_REPOSITORIES_QUERY = [
+    f'filter event = "{REPOSITORY_EVENT}"',
+    "stats sum(bytes_reclaimed) as bytesReclaimed, sum(images_expired) as imagesExpired"
+    " by region, repository",
+    "sort bytesReclaimed desc",
+    f"limit {TOP_REPOSITORIES}",
+]
+LATEST_DELETIONS_QUERY = [
+    f'filter event = "{DELETION_EVENT}"',
+    "fields @timestamp, region, repository, digest, tags.0, tags.1, rule, reason, size_bytes",
+    "sort @timestamp desc",
+    f"limit {LATEST_LINES}",
+]
+LATEST_FAILURES_QUERY = [
+    f"filter event in [{_quoted(FAILURE_EVENTS)}]"
+    f' or (event = "{REPOSITORY_EVENT}" and status in [{_quoted(FAILED_STATUSES)}])'
+    ' or level = "ERROR"',
+    "fields @timestamp, event, region, repository, status, code, detail, message",
+    "sort @timestamp desc",
+    f"limit {LATEST_LINES}",
+]
+
+
+class JanitorDashboard(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        log_group: logs.ILogGroup,
+        timeout: Duration,
+        alarms: Sequence[cw.IAlarm],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dashboard = cw.Dashboard(
+            self,
+            "Dashboard",
+            # Dashboard names are global to the account: the region keeps two deployments apart.
+            dashboard_name=f"{Stack.of(self).stack_name}-{Aws.REGION}",
+            default_interval=Duration.days(14),
+        )
+        log_groups = [log_group.log_group_name]
+        self.dashboard.add_widgets(
+            cw.TextWidget(markdown=_INTRO, width=WIDTH, height=3),
+            cw.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=WIDTH, height=3),
+        )
+        self.dashboard.add_widgets(
+            cw.SingleValueWidget(
+                title="Last run (DryRun 1 = nothing was deleted)",
+                metrics=[
+                    janitor_metric(spec, statistic=cw.Stats.MAXIMUM, period=Duration.hours(1))
+                    for spec in LAST_RUN
+                ],
+                width=WIDTH,
+                height=5,
+            )
+        )
+        self.dashboard.add_widgets(
+            cw.SingleValueWidget(
+                title="Over the selected time range",
+                metrics=[
+                    janitor_metric(m.IMAGES_EXPIRED),
+                    janitor_metric(m.BYTES_RECLAIMED),
+                    monthly_savings_usd(m.BYTES_RECLAIMED, label="Monthly savings bought (USD, up to)"),
+                    janitor_metric(m.DELETE_FAILURES),
+                    janitor_metric(m.REPOSITORIES_FAILED),
+                ],
+                set_period_to_time_range=True,
+                width=WIDTH,
+                height=4,
+            )
+        )
+        graphs: list[cw.IWidget] = [_graph(panel) for panel in PANELS]
+        graphs.append(
+            cw.GraphWidget(
+                title=f"Monthly savings (USD at {ECR_STORAGE_USD_PER_GB_MONTH} per GB-month, up to)",
+                left=[
+                    monthly_savings_usd(m.BYTES_RECLAIMED, label="Bought by deletions"),
+                    monthly_savings_usd(m.BYTES_EXPIRABLE, label="Planned (dry run too)"),
+                ],
+                width=HALF,
+            )
+        )
+        graphs.append(_duration_graph(function, timeout))
+        self.dashboard.add_widgets(*graphs)
+        self.dashboard.add_widgets(
+            cw.LogQueryWidget(
+                title=f"Top {TOP_REPOSITORIES} repositories by storage reclaimed",
+                log_group_names=log_groups,
+                query_lines=TOP_REPOSITORIES_QUERY,
+                view=cw.LogQueryVisualizationType.TABLE,
+                width=HALF,
+                height=8,
+            ),
+            cw.LogQueryWidget(
+                title="Latest failures",
+                log_group_names=log_groups,
+                query_lines=LATEST_FAILURES_QUERY,
+                view=cw.LogQueryVisualizationType.TABLE,
+                width=HALF,
+                height=8,
+            ),
+            cw.LogQueryWidget(
+                title="Latest deletions (audit)",
+                log_group_names=log_groups,
+                query_lines=LATEST_DELETIONS_QUERY,
+                view=cw.LogQueryVisualizationType.TABLE,
+                width=WIDTH,
+                height=10,
+            ),
+        )
+
+
+def _graph(panel: GraphPanel) -> cw.GraphWidget:
+    return cw.GraphWidget(
+        title=panel.title,
+        left=[janitor_metric(spec) for spec in panel.left],
+        right=[janitor_metric(spec) for spec in panel.right],
+        width=HALF,
+    )
+
+
+def _duration_graph(function: lambda_.IFunction, timeout: Duration) -> cw.GraphWidget:
+    seconds = timeout.to_seconds()
+    return cw.GraphWidget(
+        title="Run duration against the timeout (seconds)",
+        left=[
+            janitor_metric(m.RUN_DURATION, statistic=cw.Stats.MAXIMUM, label="Run (janitor)"),
+            cw.MathExpression(
+                expression="duration / 1000",
+                using_metrics={"duration": function.metric_duration(statistic=cw.Stats.MAXIMUM)},
+                label="Invocation (Lambda, includes timeouts)",
+                period=Duration.days(1),
+            ),
+        ],
+        left_y_axis=cw.YAxisProps(min=0, max=seconds * 1.1, show_units=False),
+        left_annotations=[
+            cw.HorizontalAnnotation(value=seconds, label="Timeout", color=cw.Color.RED),
+            cw.HorizontalAnnotation(
+                value=seconds * DURATION_WARNING_FRACTION,
+                label="Alarm: near the timeout",
+                color=cw.Color.ORANGE,
+            ),
+        ],
+        width=HALF,
+    )
+
+
+_INTRO = (
+    "## ECR Janitor\n"
+    "One row per nightly run. **DryRun 1** means the run only planned: *expirable* is what it would delete, "
+    "*expired* what ECR confirmed deleted. Sizes are compressed and shared layers count once per image, "
+    "so storage and savings are upper bounds. Savings: bytes reclaimed x "
+    f"{ECR_STORAGE_USD_PER_GB_MONTH} USD per GB-month (ECR storage, most regions)."
+)

@@ -1,0 +1,181 @@
+"""The janitor function: code, runtime, layer, role, log group, failure destination.
+
+One construct, so everything the function needs to run is read in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from ecr_janitor.constants import (
+    CONFIG_FILE_NAME,
+    ENV_CONFIG_PATH,
+    ENV_POWERTOOLS_LOG_LEVEL,
+    ENV_POWERTOOLS_METRICS_NAMESPACE,
+    ENV_POWERTOOLS_SERVICE_NAME,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
+from infra.permissions import janitor_statements
+
+HANDLER = "ecr_janitor.handler.handler"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+"""The newest Python runtime aws-cdk-lib 2.275.0 knows (cdk-nag AwsSolutions-L1 checks exactly that)."""
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_VERSION = 27
+"""The public Powertools for AWS Lambda (Python) v3 layer, pinned.
+
+Source: the Powertools install page (docs/getting-started/install.md in aws-powertools/
+powertools-lambda-python: `AWSLambdaPowertoolsPythonV3-{python_version}-arm64:27`). The number is the
+layer's own sequence, the same in every commercial region; newer ones exist. To move: check
+`aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.14/latest`, change this
+number, run `make test`. The publisher account differs in China and GovCloud, which this stack doesn't
+support.
+"""
+
+TASK_ROOT = "/var/task"
+"""LAMBDA_TASK_ROOT: where Lambda unpacks the code asset."""
+
+TIMEOUT = Duration.minutes(15)
+"""Lambda's maximum. A registry with thousands of repositories and 100,000 images per repository takes
+many paginated DescribeImages calls with adaptive retries; the nightly run has no one waiting for it."""
+
+MEMORY_MB = 1024
+"""A full image listing is held in memory to plan one repository (about 1-2 KB of Python objects per
+image, so 100,000 images is ~200 MB), plus boto3, pydantic and the in-use index. 1 GB leaves headroom
+and buys more CPU for JSON parsing; at one 15-minute arm64 run a night it costs about a cent."""
+
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+"""The audit trail: every deletion is a log line. Three months covers a quarterly review."""
+
+ASYNC_RETRY_ATTEMPTS = 1
+"""One retry (Lambda waits about a minute) absorbs a transient fault such as an API throttling storm;
+a run is idempotent because it re-plans from the registry as it is and counts only what ECR confirmed.
+More retries would mostly repeat a deterministic failure (invalid config, missing permission) for up
+to 15 minutes each; the next night's run is the real retry, and the failure queue keeps the event."""
+
+MAX_EVENT_AGE = Duration.hours(6)
+"""How long a queued invocation may wait, e.g. behind a manual run holding the single concurrency slot."""
+
+FAILURE_RETENTION = Duration.days(14)
+"""SQS's maximum, so a failed invocation is still there after a long weekend."""
+
+
+class JanitorFunction(Construct):
+    """The function with its own role (no managed policies), log group, tracing and failure queue."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, code_dir: Path, regions: Sequence[str] | None
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.timeout = TIMEOUT
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=LOG_RETENTION,
+            # The log group is the audit trail of what was deleted: it outlives the stack.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="ECR Janitor: read registries and workloads, clean repositories",
+        )
+        for statement in janitor_statements(self, regions=regions):
+            self.role.add_to_policy(statement)
+        self.log_group.grant_write(self.role)
+
+        self.failure_queue = sqs.Queue(
+            self,
+            "FailedRuns",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=FAILURE_RETENTION,
+        )
+        Validations.of(self.failure_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the terminal failure destination of the function's async "
+                "invocations; nothing consumes it, so there is nothing to redrive to a further queue. "
+                "An alarm fires as soon as a message arrives.",
+            )
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="ECR Janitor: nightly cleanup of ECR repositories (ecr-janitor.yaml)",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(code_dir)),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "Powertools", powertools_layer_arn(RUNTIME, ARCHITECTURE)
+                )
+            ],
+            role=self.role,
+            log_group=self.log_group,
+            timeout=TIMEOUT,
+            memory_size=MEMORY_MB,
+            # Runs never overlap: a second invocation waits (async) instead of racing the first.
+            reserved_concurrent_executions=1,
+            tracing=lambda_.Tracing.ACTIVE,
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.failure_queue),
+            environment={
+                ENV_POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+                ENV_POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+                ENV_POWERTOOLS_LOG_LEVEL: "INFO",
+                ENV_CONFIG_PATH: f"{TASK_ROOT}/{CONFIG_FILE_NAME}",
+            },
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="Two groups of actions have no resource-level permissions: X-Ray's "
+                "PutTraceSegments/PutTelemetryRecords (active tracing), and the account-wide listings "
+                "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, "
+                "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *.",
+            ),
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{arn}]",
+                    reason="The janitor walks every repository of the account in the regions the config "
+                    "names; which repositories it cleans is decided by the config at run time. Deletions "
+                    "are denied on repositories tagged ecr-janitor:skip=true.",
+                )
+                for arn in _nag_repository_arns(regions)
+            ),
+        )
+
+
+def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
+    """arn:<partition>:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N"""
+    python = runtime.name.replace(".", "")  # python3.14 -> python314
+    return (
+        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-{python}-{architecture.name}:{POWERTOOLS_LAYER_VERSION}"
+    )
+
+
+def _nag_repository_arns(regions: Sequence[str] | None) -> list[str]:
+    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>)."""
+    return [
+        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/*"
+        for region in (regions or ["<AWS::Region>"])
+    ]

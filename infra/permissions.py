@@ -1,0 +1,76 @@
+"""The function's IAM statements: what it reads, where it may write, and what it must never touch.
+
+- ECR reads and writes are limited to repository ARNs in the regions the config walks.
+- Deletions and lifecycle-policy writes are allowed only on repository ARNs, never on `*`.
+- An explicit Deny blocks both on any repository tagged `ecr-janitor:skip` = `true`, whatever the code
+  does (defence in depth: the function also skips such repositories itself).
+- In-use detection reads ECS, Lambda and Batch. Their List*/Describe* calls are account-wide by nature
+  (ListClusters, ListFunctions, DescribeJobDefinitions have no resource-level permissions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ecr_janitor.config import SKIP_TAG_KEY, SKIP_TAG_VALUE
+
+ECR_READ_ACTIONS = (
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:ListTagsForResource",
+    "ecr:BatchGetImage",
+    "ecr:GetLifecyclePolicy",
+)
+ECR_WRITE_ACTIONS = ("ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy")
+"""The only actions that change a registry. Never on `*`; denied on opted-out repositories."""
+
+IN_USE_READ_ACTIONS = (
+    "ecs:ListClusters",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:ListServices",
+    "ecs:DescribeServices",
+    "ecs:ListTaskDefinitionFamilies",
+    "ecs:ListTaskDefinitions",
+    "ecs:DescribeTaskDefinition",
+    "lambda:ListFunctions",
+    "lambda:ListVersionsByFunction",
+    "lambda:ListAliases",
+    "lambda:GetFunction",
+    "batch:DescribeJobDefinitions",
+)
+
+
+def repository_arns(scope: Construct, *, regions: Sequence[str] | None) -> list[str]:
+    """Every repository of this account in `regions`; None means the stack's own region."""
+    stack = Stack.of(scope)
+    return [
+        stack.format_arn(
+            service="ecr",
+            resource="repository",
+            resource_name="*",
+            region=region,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        for region in (regions or [Aws.REGION])
+    ]
+
+
+def janitor_statements(scope: Construct, *, regions: Sequence[str] | None) -> list[iam.PolicyStatement]:
+    repositories = repository_arns(scope, regions=regions)
+    return [
+        iam.PolicyStatement(sid="ReadRepositories", actions=list(ECR_READ_ACTIONS), resources=repositories),
+        iam.PolicyStatement(sid="CleanRepositories", actions=list(ECR_WRITE_ACTIONS), resources=repositories),
+        iam.PolicyStatement(
+            sid="NeverTouchOptedOutRepositories",
+            effect=iam.Effect.DENY,
+            actions=list(ECR_WRITE_ACTIONS),
+            resources=repository_arns(scope, regions=["*"]),
+            conditions={"StringEquals": {f"aws:ResourceTag/{SKIP_TAG_KEY}": SKIP_TAG_VALUE}},
+        ),
+        iam.PolicyStatement(sid="FindImagesInUse", actions=list(IN_USE_READ_ACTIONS), resources=["*"]),
+    ]

@@ -1,0 +1,71 @@
+"""The whole deployment: the function, its nightly schedule, the dashboard and the alarms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Stack
+from constructs import Construct
+
+from ecr_janitor.config import Config
+from infra.alarms import JanitorAlarms
+from infra.dashboard import JanitorDashboard
+from infra.function import JanitorFunction
+from infra.schedule import NightlySchedule
+
+STACK_NAME = "EcrJanitor"
+
+
+class EcrJanitorStack(Stack):
+    """Environment-agnostic (no account, no region, no lookups): `cdk synth` needs no credentials.
+
+    `code_dir` is the staged code asset (infra.package.stage_function_code), with the config in it;
+    `config` is the same validated config, for what the infrastructure derives from it (the regions).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str = STACK_NAME,
+        *,
+        config: Config,
+        code_dir: Path,
+        schedule: str,
+        alarm_email: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="ECR Janitor: nightly cleanup of Amazon ECR repositories, dashboard and alarms",
+            **kwargs,
+        )
+        janitor = JanitorFunction(self, "Janitor", code_dir=code_dir, regions=config.regions)
+        NightlySchedule(self, "Schedule", function=janitor.function, expression=schedule)
+        alarms = JanitorAlarms(
+            self,
+            "Alarms",
+            function=janitor.function,
+            timeout=janitor.timeout,
+            failure_queue=janitor.failure_queue,
+            alarm_email=alarm_email,
+        )
+        dashboard = JanitorDashboard(
+            self,
+            "Dashboard",
+            function=janitor.function,
+            log_group=janitor.log_group,
+            timeout=janitor.timeout,
+            alarms=list(alarms.alarms.values()),
+        )
+        CfnOutput(self, "FunctionName", value=janitor.function.function_name)
+        CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
+        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
+        CfnOutput(self, "FailureQueueUrl", value=janitor.failure_queue.queue_url)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards/dashboard/{dashboard.dashboard.dashboard_name}",
+        )
