@@ -1,0 +1,134 @@
+"""Helpers for the CDK tests: a synthesized stack, and the metrics a template refers to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from infra.stack import EcrJanitorStack
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIG = ROOT / "ecr-janitor.yaml"
+
+MINIMAL_CONFIG: dict[str, Any] = {
+    "targets": [
+        {
+            "repositories": ["*"],
+            "mode": "retain",
+            "policy": {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    }
+                ]
+            },
+        }
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    stack: EcrJanitorStack
+    template: Template
+    outdir: Path
+
+    @property
+    def json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.template.to_json()
+        return document
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = self.template.find_resources(resource_type)
+        return found
+
+    def only(self, resource_type: str) -> dict[str, Any]:
+        found = self.resources(resource_type)
+        assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+        return next(iter(found.values()))
+
+
+Synth = Callable[..., Synthesized]
+
+
+def resolve_join(value: Any, token: str = "TOKEN") -> str:
+    """Flatten an Fn::Join of strings and intrinsics into one string, each intrinsic as `token`."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(part if isinstance(part, str) else token for part in parts)
+
+
+def arn(value: Any) -> str:
+    """An ARN built with Fn::Join, with pseudo parameters written as ${AWS::...}."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in parts)
+
+
+def dashboard_body(synthesized: Synthesized) -> dict[str, Any]:
+    dashboard = synthesized.only("AWS::CloudWatch::Dashboard")
+    body: dict[str, Any] = json.loads(resolve_join(dashboard["Properties"]["DashboardBody"]))
+    return body
+
+
+@dataclass(frozen=True, order=True)
+class MetricRef:
+    """A metric as CloudWatch identifies it: namespace, name and the full dimension set."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, namespace: str, name: str, dimensions: dict[str, str]) -> MetricRef:
+        return cls(namespace, name, tuple(sorted(dimensions.items())))
+
+
+def dashboard_metrics(body: dict[str, Any]) -> Iterator[tuple[str, MetricRef]]:
+    """(widget title, metric) for every metric of every widget; math expressions are skipped, their
+    input metrics are listed like any other."""
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        for entry in properties.get("metrics", []):
+            names = [item for item in entry if isinstance(item, str)]
+            if not names:
+                continue  # a math expression: [{"expression": ..., "id": ...}]
+            namespace, name, *pairs = names
+            dimensions = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+            yield properties.get("title", ""), MetricRef.of(namespace, name, dimensions)
+
+
+def dashboard_expressions(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        item
+        for widget in body["widgets"]
+        for entry in widget["properties"].get("metrics", [])
+        for item in entry
+        if isinstance(item, dict) and "expression" in item
+    ]
+
+
+def alarm_metrics(template: dict[str, Any]) -> Iterator[tuple[str, MetricRef]]:
+    """(alarm logical id, metric) for every alarm, whether on a plain metric or a math expression."""
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        stats = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props["Metrics"]]
+        for stat in stats:
+            dimensions = {d["Name"]: resolve_join(d["Value"]) for d in stat.get("Dimensions", [])}
+            yield logical_id, MetricRef.of(stat["Namespace"], stat["MetricName"], dimensions)
