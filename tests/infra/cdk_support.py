@@ -47,12 +47,10 @@ class Synthesized:
 
     @property
     def json(self) -> dict[str, Any]:
-        document: dict[str, Any] = self.template.to_json()
-        return document
+        return dict(self.template.to_json())
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = self.template.find_resources(resource_type)
-        return found
+        return {k: dict(v) for k, v in self.template.find_resources(resource_type).items()}
 
     def only(self, resource_type: str) -> dict[str, Any]:
         found = self.resources(resource_type)

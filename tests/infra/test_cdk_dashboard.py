@@ -23,10 +23,11 @@ def _widgets(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _titled(body: dict[str, Any], start: str) -> dict[str, Any]:
-    (found,) = [
+    found: list[dict[str, Any]] = [
         w["properties"] for w in body["widgets"] if w["properties"].get("title", "").startswith(start)
     ]
-    return found
+    assert len(found) == 1, f"one widget titled {start}..., found {len(found)}"
+    return found[0]
 
 
 def test_every_metric_the_function_emits_is_on_the_dashboard(dashboard: dict[str, Any]) -> None:

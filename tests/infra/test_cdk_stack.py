@@ -1,0 +1,130 @@
+"""The whole stack: what it contains, cdk-nag with every acknowledgement justified and needed, cfn-lint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aws_cdk
+import pytest
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+from ecr_janitor.config import Config
+from infra.package import stage_function_code
+from infra.settings import DEFAULT_SCHEDULE
+from infra.stack import EcrJanitorStack
+from tests.infra.cdk_support import ROOT, Synthesized
+
+CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # the venv's, as `make infra` runs it
+ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
+MIN_REASON_WORDS = 15
+
+
+def _acknowledgements(root: IConstruct) -> Iterator[tuple[str, str, str]]:
+    """(construct path, rule id, reason) of every Validations.of(...).acknowledge(...) in the tree."""
+    for construct in root.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == ACKNOWLEDGED:
+                for rule, reason in entry.data.items():
+                    yield construct.node.path, str(rule).removeprefix("Annotation::"), str(reason)
+
+
+def test_resources_of_the_stack(default: Synthesized) -> None:
+    counts: dict[str, int] = {}
+    for resource in default.json["Resources"].values():
+        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+    assert counts == {
+        "AWS::Logs::LogGroup": 1,
+        "AWS::IAM::Role": 1,
+        "AWS::IAM::Policy": 1,
+        "AWS::SQS::Queue": 1,
+        "AWS::SQS::QueuePolicy": 1,
+        "AWS::Lambda::Function": 1,  # no CDK helper functions (log retention, custom resources)
+        "AWS::Lambda::EventInvokeConfig": 1,
+        "AWS::Events::Rule": 1,
+        "AWS::Lambda::Permission": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::TopicPolicy": 1,
+        "AWS::CloudWatch::Alarm": 6,
+        "AWS::CloudWatch::Dashboard": 1,
+    }
+
+
+def test_stack_is_environment_agnostic_and_needs_no_lookups(default: Synthesized) -> None:
+    assert aws_cdk.Token.is_unresolved(default.stack.account)
+    assert aws_cdk.Token.is_unresolved(default.stack.region)
+    manifest = json.loads((default.outdir / "manifest.json").read_text())
+    assert manifest["artifacts"]["EcrJanitor"]["environment"] == "aws://unknown-account/unknown-region"
+    assert "missing" not in manifest  # no context lookups
+
+
+def test_outputs_tell_where_things_are(default: Synthesized) -> None:
+    assert sorted(default.json["Outputs"]) == [
+        "AlarmTopicArn",
+        "DashboardUrl",
+        "FailureQueueUrl",
+        "FunctionName",
+        "LogGroupName",
+    ]
+
+
+def test_every_acknowledgement_gives_a_reason(default: Synthesized) -> None:
+    acknowledgements = list(_acknowledgements(default.stack))
+    assert acknowledgements
+    for path, rule, reason in acknowledgements:
+        assert rule.startswith("AwsSolutions-"), (path, rule)
+        assert len(reason.split()) >= MIN_REASON_WORDS, f"{path} {rule}: give a real reason"
+
+
+def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
+    default: Synthesized,
+    shipped_config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Synthesize again with acknowledgements switched off: cdk-nag must report exactly what they cover."""
+    acknowledged = {(path, rule) for path, rule, _ in _acknowledgements(default.stack)}
+    monkeypatch.setattr(Validations, "acknowledge", lambda self, *rules: None)
+    app = App(outdir=str(tmp_path / "cdk.out"))
+    EcrJanitorStack(
+        app,
+        config=shipped_config,
+        code_dir=stage_function_code(shipped_config, destination=tmp_path / "code"),
+        schedule=DEFAULT_SCHEDULE,
+        alarm_email=None,
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report: dict[str, Any] = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
+    findings = {
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }
+    assert findings, "cdk-nag reported nothing: is it running?"
+    uncovered = [
+        f for f in findings if not any(f[1] == r and f[0].startswith(p + "/") for p, r in acknowledged)
+    ]
+    unused = [a for a in acknowledged if not any(a[1] == r and p.startswith(a[0] + "/") for p, r in findings)]
+    assert uncovered == []
+    assert unused == [], "acknowledgement without a finding: remove it"
+
+
+def test_cfn_lint_passes_on_the_synthesized_template(default: Synthesized) -> None:
+    template = default.outdir / "EcrJanitor.template.json"
+    result = subprocess.run(
+        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
