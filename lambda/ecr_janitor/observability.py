@@ -13,6 +13,22 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
-logger = Logger(service=SERVICE_NAME, logger_handler=logging.StreamHandler(sys.stderr))
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged, so redirections (tests, embedding) work."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+logger = Logger(service=SERVICE_NAME, logger_handler=_CurrentStderrHandler())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)

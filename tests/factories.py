@@ -1,0 +1,77 @@
+"""Small builders shared by the tests: images named by letter, rules in ECR's own JSON."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ecr_janitor.config import LifecyclePolicy, Rule
+from ecr_janitor.model import Image
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def digest(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def image(
+    name: str,
+    *tags: str,
+    days_ago: float = 0.0,
+    pulled_days_ago: float | None = None,
+    size: int = 1000,
+) -> Image:
+    return Image(
+        digest=digest(name),
+        tags=tuple(tags),
+        pushed_at=NOW - timedelta(days=days_ago),
+        size_bytes=size,
+        last_pulled_at=None if pulled_days_ago is None else NOW - timedelta(days=pulled_days_ago),
+    )
+
+
+def rules(*documents: dict[str, Any]) -> list[Rule]:
+    return LifecyclePolicy.model_validate({"rules": list(documents)}).ordered_rules()
+
+
+def rule(
+    priority: int,
+    tag_status: str,
+    count_type: str,
+    count_number: int,
+    *,
+    patterns: Sequence[str] | None = None,
+    prefixes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    selection: dict[str, Any] = {
+        "tagStatus": tag_status,
+        "countType": count_type,
+        "countNumber": count_number,
+    }
+    if count_type != "imageCountMoreThan":
+        selection["countUnit"] = "days"
+    if patterns is not None:
+        selection["tagPatternList"] = list(patterns)
+    if prefixes is not None:
+        selection["tagPrefixList"] = list(prefixes)
+    return {"rulePriority": priority, "selection": selection, "action": {"type": "expire"}}
+
+
+def config_document(*, dry_run: bool | None = None, **target: Any) -> dict[str, Any]:
+    """A one-target config; `target` overrides the default retain target."""
+    doc: dict[str, Any] = {
+        "targets": [
+            {
+                "repositories": ["*"],
+                "mode": "retain",
+                "policy": {"rules": [rule(1, "untagged", "sinceImagePushed", 14)]},
+                **target,
+            }
+        ]
+    }
+    if dry_run is not None:
+        doc["dryRun"] = dry_run
+    return doc

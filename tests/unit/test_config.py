@@ -1,0 +1,234 @@
+"""Config validation: ECR's lifecycle grammar and limits, the janitor's own keys, and the error texts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecr_janitor.config import ConfigError, load_config, parse_config
+from tests.factories import config_document, rule
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def problems_of(document: Any) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, "test.yaml")
+    return caught.value.problems
+
+
+def with_rules(*documents: dict[str, Any], mode: str = "retain") -> dict[str, Any]:
+    return config_document(mode=mode, policy={"rules": list(documents)})
+
+
+def test_the_shipped_config_is_valid_and_a_dry_run() -> None:
+    config = load_config(ROOT / "ecr-janitor.yaml")
+    assert config.dry_run is True
+    assert config.protect.in_use is True
+    assert [t.mode for t in config.targets] == ["retain", "retain"]
+
+
+def test_defaults_are_safe() -> None:
+    config = parse_config(config_document())
+    assert config.dry_run is True
+    assert config.regions is None
+    assert config.protect.in_use is True
+    assert config.protect.tags == []
+
+
+def test_json_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config_document(dry_run=False)))
+    assert load_config(path).dry_run is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("targets: [", "not valid YAML"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        ("", "top level must be a mapping, not NoneType"),
+    ],
+)
+def test_unparseable_files_are_reported(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path)
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="can't read the file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+# (rules, the problem text expected, which must also name the rule)
+RULE_ERRORS: list[tuple[list[dict[str, Any]], str]] = [
+    (
+        [rule(1, "untagged", "sinceImagePushed", 14), rule(1, "untagged", "imageCountMoreThan", 3)],
+        "duplicate rulePriority 1",
+    ),
+    (
+        [rule(1, "any", "imageCountMoreThan", 5), rule(2, "untagged", "imageCountMoreThan", 3)],
+        "rule 1: a tagStatus any rule must have the highest rulePriority",
+    ),
+    ([rule(1, "tagged", "imageCountMoreThan", 5)], "rule 1 (rules[0]) > selection: tagStatus tagged needs a"),
+    (
+        [rule(3, "tagged", "imageCountMoreThan", 5, patterns=["a*"], prefixes=["b"])],
+        "rule 3 (rules[0]) > selection: tagStatus tagged takes tagPatternList or tagPrefixList, not both",
+    ),
+    (
+        [rule(1, "untagged", "imageCountMoreThan", 5, prefixes=["b"])],
+        "tagStatus untagged can't have a tagPatternList or tagPrefixList",
+    ),
+    (
+        [rule(1, "tagged", "imageCountMoreThan", 5, patterns=["a*b*c*d*e*"])],
+        "'a*b*c*d*e*' has 5 wildcards; ECR allows at most 4",
+    ),
+    ([rule(1, "untagged", "imageCountMoreThan", 0)], "countNumber must be at least 1, not 0"),
+    (
+        [rule(1, "tagged", "imageCountMoreThan", 1, patterns=[])],
+        "the tag list of a tagged rule can't be empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("documents", "expected"), RULE_ERRORS)
+def test_ecr_rule_constraints(documents: list[dict[str, Any]], expected: str) -> None:
+    problems = problems_of(with_rules(*documents))
+    assert any(expected in p for p in problems), problems
+    assert all(p.startswith("targets[0] (*)") for p in problems), problems
+
+
+def test_count_unit_is_required_for_age_and_refused_for_counts() -> None:
+    no_unit = rule(1, "untagged", "sinceImagePushed", 14)
+    del no_unit["selection"]["countUnit"]
+    stray_unit = rule(2, "untagged", "imageCountMoreThan", 3)
+    stray_unit["selection"]["countUnit"] = "days"
+    problems = problems_of(with_rules(no_unit, stray_unit))
+    assert "countUnit is required with countType sinceImagePushed" in problems[0]
+    assert "rule 1 (rules[0])" in problems[0]
+    assert "countUnit is not allowed with countType imageCountMoreThan" in problems[1]
+    assert "rule 2 (rules[1])" in problems[1]
+
+
+def test_more_than_50_rules_is_an_error() -> None:
+    many = [rule(p, "tagged", "imageCountMoreThan", 1, prefixes=[f"t{p}"]) for p in range(1, 52)]
+    assert any("51 rules; ECR allows at most 50" in p for p in problems_of(with_rules(*many)))
+
+
+def test_a_policy_longer_than_ecr_allows_is_an_error() -> None:
+    long = [rule(p, "tagged", "imageCountMoreThan", 1, patterns=["x" * 600]) for p in range(1, 50)]
+    assert any("characters as JSON; ECR allows 30720" in p for p in problems_of(with_rules(*long)))
+
+
+def test_types_are_strict() -> None:
+    doc = config_document()
+    doc["dryRun"] = "false"
+    doc["targets"][0]["policy"]["rules"][0]["selection"]["countNumber"] = "14"
+    problems = problems_of(doc)
+    assert "dryRun: Input should be a valid boolean" in problems
+    assert any(
+        "rule 1 (rules[0]) > selection.countNumber: Input should be a valid integer" in p for p in problems
+    )
+
+
+def test_misspelt_keys_are_errors_not_ignored() -> None:
+    doc = config_document()
+    doc["protect"] = {"tag": ["release-*"]}
+    doc["dryrun"] = False
+    problems = problems_of(doc)
+    assert "protect.tag: unknown field (check the spelling; the README has the config reference)" in problems
+    assert any(p.startswith("dryrun: unknown field") for p in problems)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = config_document()
+    doc["regions"] = ["us-east-1", "mars"]
+    doc["targets"].append({"repositories": "*", "mode": "retain"})
+    doc["targets"].append(copy.deepcopy(doc["targets"][0]) | {"mode": "delete"})
+    problems = problems_of(doc)
+    assert "regions: not a region name: mars" in problems
+    assert "targets[1] > repositories: Input should be a valid list" in problems
+    assert "targets[1] > policy: required field is missing" in problems
+    assert "targets[2] (*) > mode: Input should be 'retain' or 'propagate'" in problems
+
+
+def test_retain_mode_refuses_archival_rules() -> None:
+    archive = rule(1, "untagged", "sinceImagePushed", 14)
+    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    problems = problems_of(with_rules(archive))
+    assert any("retain mode deletes images and can't archive them" in p for p in problems)
+
+
+def test_propagate_mode_refuses_expiring_by_pull_time_which_ecr_rejects() -> None:
+    pulled = rule(1, "any", "sinceImagePulled", 90)
+    assert parse_config(with_rules(pulled)).targets[0].mode == "retain"
+    problems = problems_of(with_rules(pulled, mode="propagate"))
+    assert any("ECR accepts countType sinceImagePulled only with action transition" in p for p in problems)
+
+
+def test_propagate_mode_accepts_ecr_archival_rules() -> None:
+    transition = rule(1, "any", "sinceImagePulled", 90)
+    transition["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    expire_archived = rule(2, "any", "sinceImageTransitioned", 365)
+    expire_archived["selection"]["storageClass"] = "archive"
+    with pytest.raises(ConfigError, match="tagStatus any rule must have the highest"):
+        parse_config(with_rules(transition, expire_archived, mode="propagate"))
+    transition["selection"]["tagStatus"] = "untagged"
+    config = parse_config(with_rules(transition, expire_archived, mode="propagate"))
+    assert config.targets[0].policy.document()["rules"][0]["action"]["targetStorageClass"] == "archive"
+
+
+@pytest.mark.parametrize(
+    ("repository", "expected"),
+    [
+        ("team-a/api", 0),
+        ("team-a/tools/builder", 0),
+        ("team-a/legacy-billing", 1),
+        ("api", 0),
+        ("api-gateway", 1),
+        ("sandbox/x", None),
+    ],
+)
+def test_the_first_matching_target_decides(repository: str, expected: int | None) -> None:
+    policy = {"rules": [rule(1, "untagged", "sinceImagePushed", 14)]}
+    config = parse_config(
+        {
+            "targets": [
+                {
+                    "repositories": ["team-a/*", "api"],
+                    "exclude": ["team-a/legacy-*"],
+                    "mode": "retain",
+                    "policy": policy,
+                },
+                {"repositories": ["*"], "exclude": ["sandbox/*"], "mode": "retain", "policy": policy},
+            ]
+        }
+    )
+    match = config.target_for(repository)
+    assert (match[0] if match else None) == expected
+
+
+def test_policy_text_is_compact_json_with_ecr_key_names() -> None:
+    config = parse_config(config_document())
+    text = config.targets[0].policy.text()
+    assert json.loads(text) == {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 14,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    assert " " not in text
