@@ -65,6 +65,8 @@ def resolve_join(value: Any, token: str = "TOKEN") -> str:
     """Flatten an Fn::Join of strings and intrinsics into one string, each intrinsic as `token`."""
     if isinstance(value, str):
         return value
+    if "Fn::Join" not in value:
+        return token  # a single intrinsic: Ref, Fn::GetAtt, ...
     separator, parts = value["Fn::Join"]
     return str(separator).join(part if isinstance(part, str) else token for part in parts)
 

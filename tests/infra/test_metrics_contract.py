@@ -1,0 +1,271 @@
+"""The contract between the dashboard/alarms and the function: every metric they chart or watch is one
+the function really emits, with the same namespace and the same full dimension set, and the Logs
+Insights widgets read fields the function really writes.
+
+The real handler runs against the local moto-backed ECR (devtools.local_ecr), with a config that makes
+it delete, skip, fail a region and see a refused deletion, so every kind of line and metric is produced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.local_ecr import Fault, LocalEcr
+from devtools.seed import Seeder
+from ecr_janitor import metrics as m
+from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
+from infra import dashboard as d
+from tests.infra.cdk_support import MetricRef, Synthesized, alarm_metrics, dashboard_metrics
+
+REGION = "us-east-1"
+FAILING_REGION = "us-west-2"
+NOW = datetime.now(UTC)
+DECLARED = {
+    MetricRef.of(METRICS_NAMESPACE, spec.name, {SERVICE_DIMENSION: SERVICE_NAME}) for spec in m.ALL_METRICS
+}
+AWS_NAMESPACES = ("AWS/Lambda", "AWS/SQS")
+
+CONFIG: dict[str, Any] = {
+    "dryRun": False,
+    "regions": [FAILING_REGION, REGION],
+    "protect": {"tags": ["release-*"]},
+    "targets": [
+        {
+            "repositories": ["*"],
+            "mode": "retain",
+            "policy": {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "selection": {
+                            "tagStatus": "untagged",
+                            "countType": "sinceImagePushed",
+                            "countUnit": "days",
+                            "countNumber": 14,
+                        },
+                        "action": {"type": "expire"},
+                    },
+                    {
+                        "rulePriority": 2,
+                        "selection": {
+                            "tagStatus": "any",
+                            "countType": "imageCountMoreThan",
+                            "countNumber": 2,
+                        },
+                        "action": {"type": "expire"},
+                    },
+                ]
+            },
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    function_name: str = "EcrJanitor-Function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:EcrJanitor-Function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/EcrJanitor-Function"
+    log_stream_name: str = "contract-test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass(frozen=True)
+class Run:
+    response: dict[str, Any]
+    emf: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+
+    def emitted(self) -> dict[MetricRef, str]:
+        """Every metric in the EMF blobs, with its unit."""
+        found: dict[MetricRef, str] = {}
+        for blob in self.emf:
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for dimension_set in directive["Dimensions"]:
+                    dimensions = {name: str(blob[name]) for name in dimension_set}
+                    for metric in directive["Metrics"]:
+                        ref = MetricRef.of(directive["Namespace"], metric["Name"], dimensions)
+                        found[ref] = metric.get("Unit", "None")
+        return found
+
+    def lines(self, *events: str) -> list[dict[str, Any]]:
+        return [line for line in self.logs if line.get("event") in events]
+
+
+def _seed(ecr: LocalEcr) -> None:
+    seeder = Seeder(ecr, REGION)
+    old, new = NOW - timedelta(days=30), NOW - timedelta(days=1)
+    seeder.repository("team/api")
+    for _ in range(3):
+        seeder.image("team/api", pushed_at=old)  # untagged, older than 14 days: expired by rule 1
+    refused = seeder.image("team/api", pushed_at=old)
+    ecr.strict.refused_deletions[refused] = ("ImageReferencedByManifestList", "still in an index")
+    seeder.image("team/api", pushed_at=new, tags=["main-1"])
+    seeder.image("team/api", pushed_at=new - timedelta(hours=1), tags=["main-2"])
+    seeder.image("team/api", pushed_at=old, tags=["release-1"])  # rule 2 would expire it; protected
+    seeder.repository("team/frozen", {"ecr-janitor:skip": "true"})
+    seeder.image("team/frozen", pushed_at=old)
+    # The first region's listing is refused: a region failure.
+    ecr.strict.faults.append(Fault("DescribeRepositories", "AccessDeniedException", "no access", times=1))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    config_file = tmp_path_factory.mktemp("contract") / "ecr-janitor.json"
+    config_file.write_text(json.dumps(CONFIG))
+    ecr = LocalEcr().start()
+    try:
+        ecr.reset()
+        _seed(ecr)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("AWS_PROFILE", raising=False)
+            patch.delenv("POWERTOOLS_DEV", raising=False)
+            for name, value in {
+                "AWS_ENDPOINT_URL": ecr.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "ECR_JANITOR_CONFIG": str(config_file),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "false",
+            }.items():
+                patch.setenv(name, value)
+            yield _invoke(patch)
+    finally:
+        ecr.reset()
+        ecr.stop()
+
+
+def _invoke(patch: pytest.MonkeyPatch) -> Run:
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    from ecr_janitor import handler, observability
+
+    # Powertools keeps metrics and the cold-start flag in module state: start from nothing.
+    observability.metrics.clear_metrics()
+    observability.metrics.clear_default_dimensions()
+    cold_start.is_cold_start = True
+    patch.setattr(observability.tracer, "disabled", True)  # in case it was created before the env var
+
+    # EMF goes to stdout, logs to stderr. The log handler may hold the stream it was created with, or
+    # look up sys.stderr at each line: capture both ways.
+    stdout, logs = io.StringIO(), io.StringIO()
+    log_handler = observability.logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    previous = log_handler.setStream(logs)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(logs):
+            response = handler.handler({}, FakeLambdaContext())
+    finally:
+        if previous is not None:
+            log_handler.setStream(previous)
+        observability.metrics.clear_metrics()
+        cold_start.is_cold_start = True
+    return Run(response, _json_lines(stdout.getvalue(), "_aws"), _json_lines(logs.getvalue(), "level"))
+
+
+def _json_lines(text: str, key: str) -> list[dict[str, Any]]:
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            document = json.loads(line)
+            if key in document:
+                found.append(document)
+    return found
+
+
+def _charted(default: Synthesized) -> set[MetricRef]:
+    from tests.infra.cdk_support import dashboard_body
+
+    return {ref for _, ref in dashboard_metrics(dashboard_body(default))}
+
+
+def _watched(default: Synthesized) -> set[MetricRef]:
+    return {ref for _, ref in alarm_metrics(default.json)}
+
+
+def test_the_run_exercised_every_outcome(run: Run) -> None:
+    totals = run.response["totals"]
+    assert run.response["status"] == "failed"  # the refused region
+    assert run.response["dryRun"] is False
+    assert totals["imagesExpired"] == 3
+    assert totals["deleteFailures"] == 1
+    assert totals["imagesProtected"] >= 1
+    assert totals["repositoriesSkipped"] == 1
+    assert [f["region"] for f in run.response["regionFailures"]] == [FAILING_REGION]
+
+
+def test_dashboard_and_alarm_metrics_are_declared_in_metrics_py(default: Synthesized) -> None:
+    for ref in _charted(default) | _watched(default):
+        if ref.namespace in AWS_NAMESPACES:
+            continue  # the services' own metrics: Errors, Duration, queue depth
+        assert ref in DECLARED, f"{ref} is not in ecr_janitor.metrics.ALL_METRICS with the service dimension"
+
+
+def test_dashboard_and_alarm_metrics_are_really_emitted(default: Synthesized, run: Run) -> None:
+    janitor = {ref for ref in _charted(default) | _watched(default) if ref.namespace == METRICS_NAMESPACE}
+    assert janitor, "no janitor metric found on the dashboard or in the alarms"
+    missing = janitor - set(run.emitted())
+    assert not missing, f"charted or alarmed but never emitted (namespace, name and dimensions): {missing}"
+
+
+def test_every_declared_metric_is_emitted_with_its_unit(run: Run) -> None:
+    emitted = run.emitted()
+    for spec in m.ALL_METRICS:
+        ref = MetricRef.of(METRICS_NAMESPACE, spec.name, {SERVICE_DIMENSION: SERVICE_NAME})
+        assert emitted.get(ref) == spec.unit, spec.name
+
+
+def test_deletion_lines_carry_the_fields_the_audit_widget_shows(run: Run) -> None:
+    deletions = run.lines(d.DELETION_EVENT)
+    assert len(deletions) == 3
+    for line in deletions:
+        missing = [field for field in d.DELETION_FIELDS if field not in line]
+        assert not missing, line
+        assert line["tags"] == []  # flattened by Logs Insights as tags.0, tags.1, ...
+
+
+def test_repository_lines_carry_the_fields_the_top_widget_sums(run: Run) -> None:
+    repositories = run.lines(d.REPOSITORY_EVENT)
+    assert {line["repository"] for line in repositories} == {"team/api", "team/frozen"}
+    for line in repositories:
+        missing = [field for field in d.REPOSITORY_FIELDS if field not in line]
+        assert not missing, line
+    api = next(line for line in repositories if line["repository"] == "team/api")
+    assert api["images_expired"] == 3
+    assert api["status"] in d.FAILED_STATUSES  # one refused deletion: partial
+
+
+def test_failure_lines_carry_the_fields_the_failures_widget_shows(run: Run) -> None:
+    failures = run.lines(*d.FAILURE_EVENTS) + [
+        line for line in run.lines(d.REPOSITORY_EVENT) if line.get("status") in d.FAILED_STATUSES
+    ]
+    assert {line["event"] for line in failures} == {*d.FAILURE_EVENTS, d.REPOSITORY_EVENT}
+    written = set().union(*(line.keys() for line in failures))
+    assert set(d.FAILURE_FIELDS) <= written
+
+
+def test_log_lines_are_json_with_the_level_the_failures_query_reads(run: Run) -> None:
+    assert run.logs
+    assert {"ERROR", "WARNING", "INFO"} <= {line["level"] for line in run.logs}
+
+
+def test_config_path_is_what_the_stack_sets(default: Synthesized) -> None:
+    env = default.only("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert Path(env["ECR_JANITOR_CONFIG"]).name == "ecr-janitor.json"
