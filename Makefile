@@ -13,13 +13,14 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CONFIG ?= ecr-janitor.yaml
 
-.PHONY: help install demo test lint typecheck unit integration infra synth validate bench clean
+.PHONY: help install demo test lint typecheck unit integration infra synth validate clean
 
 help:
 	@echo "make demo      run the nightly job against a local registry: a dry run, then a real run"
 	@echo "make test      every check: ruff, mypy, unit, integration, CDK synth + cdk-nag + cfn-lint"
 	@echo "make install   only set up .venv and the pinned CDK CLI"
 	@echo "make validate  check ecr-janitor.yaml (CONFIG=path for another file)"
+	@echo "make synth     synthesize the CDK stack offline into cdk.out/"
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -35,6 +36,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 demo: install
 	$(PY) -m devtools.demo
+
+synth: install
+	npx cdk synth --no-lookups -q -c config=$(CONFIG)
 
 validate: $(PY_STAMP)
 	$(PY) -m ecr_janitor validate --config $(CONFIG)

@@ -20,6 +20,7 @@ import yaml
 
 from devtools.local_ecr import LocalEcr
 from devtools.seed import Seeder
+from devtools.workloads import Workloads, image_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".demo"
@@ -28,8 +29,9 @@ MB = 1_000_000
 
 
 def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
-    """A deterministic registry; returns the number of images per repository."""
+    """A deterministic registry and the workloads that use it; returns the images per repository."""
     rng = random.Random(7)
+    workloads = Workloads()
 
     def days_ago(days: float) -> datetime:
         return now - timedelta(days=days)
@@ -37,29 +39,43 @@ def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
     def sha() -> str:
         return f"{rng.getrandbits(28):07x}"
 
-    def service(name: str, *, untagged: int, main_builds: int, releases: int, size_mb: int) -> None:
+    def service(name: str, *, untagged: int, main_builds: int, releases: int, size_mb: int) -> list[str]:
+        """CI leftovers, main-branch builds and signed releases; returns the main builds, oldest first."""
         seeder.repository(name, {"team": name.split("/")[0]})
         for _ in range(untagged):
             age = rng.uniform(0, 120)
             seeder.image(name, pushed_at=days_ago(age), size_bytes=rng.randint(size_mb - 40, size_mb) * MB)
+        builds = []
         for i in range(main_builds):
             age = main_builds - i + rng.random()
             tags = [f"main-{sha()}"] + (["latest"] if i == main_builds - 1 else [])
             pulled = days_ago(max(age - 1, 0)) if rng.random() < 0.7 else None
-            seeder.image(name, pushed_at=days_ago(age), tags=tags, size_bytes=size_mb * MB, pulled_at=pulled)
+            builds.append(
+                seeder.image(
+                    name, pushed_at=days_ago(age), tags=tags, size_bytes=size_mb * MB, pulled_at=pulled
+                )
+            )
         for minor in range(releases):
             age = (releases - minor) * 21 + rng.random()
-            seeder.image(
+            release = seeder.image(
                 name,
                 pushed_at=days_ago(age),
                 tags=[f"v1.{minor}.0"],
                 size_bytes=size_mb * MB,
                 pulled_at=days_ago(rng.uniform(0, 10)) if minor >= releases - 3 else days_ago(age - 2),
             )
+            seeder.cosign_signature(name, release, pushed_at=days_ago(age))
+        return builds
 
-    service("payments/api", untagged=260, main_builds=60, releases=24, size_mb=240)
+    api_builds = service("payments/api", untagged=260, main_builds=60, releases=24, size_mb=240)
     service("payments/worker", untagged=140, main_builds=40, releases=12, size_mb=180)
-    service("identity/auth", untagged=95, main_builds=30, releases=9, size_mb=120)
+    auth_builds = service("identity/auth", untagged=95, main_builds=30, releases=9, size_mb=120)
+    # Workloads still running images the rules would expire: an ECS service pinned to an old main
+    # build by digest, and a Lambda function on an old identity build.
+    cluster = workloads.cluster("prod")
+    canary = workloads.task_definition("payments-api-canary", image_uri("payments/api", digest=api_builds[5]))
+    workloads.service(cluster, "payments-api-canary", canary)
+    workloads.lambda_function("token-rotator", image_uri("identity/auth", digest=auth_builds[2]))
 
     seeder.repository("web/frontend", {"team": "web"})
     for _ in range(90):
@@ -68,13 +84,9 @@ def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
         seeder.image(
             "web/frontend", pushed_at=days_ago(rng.uniform(0, 90)), tags=[f"pr-{pr}"], size_bytes=95 * MB
         )
-    for month in range(1, 12):
-        seeder.image(
-            "web/frontend",
-            pushed_at=days_ago(330 - month * 30),
-            tags=[f"release-2026.{month:02d}"],
-            size_bytes=95 * MB,
-            pulled_at=days_ago(rng.uniform(0, 5)),
+    for month in range(1, 12):  # multi-arch releases: an index and its untagged per-platform images
+        seeder.multi_arch(
+            "web/frontend", pushed_at=days_ago(330 - month * 30), tags=[f"release-2026.{month:02d}"]
         )
 
     seeder.repository("ml/model-server", {"team": "ml"})
@@ -135,6 +147,18 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     ecr = LocalEcr().start()
     try:
+        # This process and the CLI it starts both talk to the local registry, never to a real account.
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": ecr.endpoint,
+                "AWS_ACCESS_KEY_ID": "demo",
+                "AWS_SECRET_ACCESS_KEY": "demo",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            }
+        )
         seeder = Seeder(ecr, REGION)
         before = seed_demo_registry(seeder, datetime.now(UTC))
         shipped = yaml.safe_load((ROOT / "ecr-janitor.yaml").read_text())
@@ -143,15 +167,7 @@ def main() -> int:
             "# The shipped ecr-janitor.yaml with dryRun switched off, so that `run` really deletes.\n"
             + yaml.safe_dump({**shipped, "dryRun": False}, sort_keys=False)
         )
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": ecr.endpoint,
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": REGION,
-            "PYTHONPATH": str(ROOT / "lambda"),
-        }
-        env.pop("AWS_PROFILE", None)
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "lambda")}
         print(f"Local ECR at {ecr.endpoint}: {sum(before.values())} images in {len(before)} repositories.")
         print(f"Config: {demo_config.relative_to(ROOT)} (ecr-janitor.yaml with dryRun: false)")
 

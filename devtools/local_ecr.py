@@ -28,11 +28,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
+ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_BATCH_IDS = 100
-_REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+_SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 StartResponse = Callable[..., Any]
 Payload = dict[str, Any]
@@ -46,7 +47,11 @@ class EcrError(Exception):
 
 @dataclass
 class Fault:
-    """Fail matching calls with an AWS error. `times=None` fails every matching call."""
+    """Fail matching calls with an AWS error. `times=None` fails every matching call.
+
+    `operation` is the JSON target's operation name (`DescribeImages`), or `*` for every call to
+    `service`; REST services (Lambda, Batch, S3) can only be failed as a whole with `*`.
+    """
 
     operation: str
     code: str
@@ -54,11 +59,15 @@ class Fault:
     status: int = 400
     times: int | None = 1
     repository: str | None = None
+    service: str = "ecr"
+    region: str | None = None
 
-    def matches(self, operation: str, body: Payload) -> bool:
-        if operation != self.operation or self.times == 0:
+    def matches(self, call: Call) -> bool:
+        if self.times == 0 or call.service != self.service or self.operation not in ("*", call.operation):
             return False
-        return self.repository is None or _repository_of(body) == self.repository
+        if self.region is not None and call.region != self.region:
+            return False
+        return self.repository is None or _repository_of(call.body) == self.repository
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Call:
     operation: str
     region: str
     body: Payload
+    service: str = "ecr"
 
 
 @dataclass
@@ -80,6 +90,12 @@ class StrictEcr:
     """Digest -> (failureCode, failureReason) that BatchDeleteImage reports instead of deleting."""
     pull_times: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     """(region, repository, digest) -> lastRecordedPullTime."""
+    subjects: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """(region, repository, digest) -> subjectManifestDigest of an OCI referrer."""
+    unreadable_manifests: set[str] = field(default_factory=set)
+    """Digests BatchGetImage reports as failures."""
+    referenced_child_requests: int = 0
+    """How often BatchDeleteImage was asked for a manifest that a present index lists."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
@@ -88,31 +104,50 @@ class StrictEcr:
             self.faults.clear()
             self.refused_deletions.clear()
             self.pull_times.clear()
+            self.subjects.clear()
+            self.unreadable_manifests.clear()
+            self.referenced_child_requests = 0
 
-    def count(self, operation: str | None = None) -> int:
+    def count(self, operation: str | None = None, service: str = "ecr") -> int:
         with self._lock:
-            return sum(1 for c in self.calls if operation is None or c.operation == operation)
+            return sum(1 for c in self.calls if c.service == service and operation in (None, c.operation))
 
-    def operations(self) -> Counter[str]:
+    def operations(self, service: str = "ecr") -> Counter[str]:
         with self._lock:
-            return Counter(c.operation for c in self.calls)
+            return Counter(c.operation for c in self.calls if c.service == service)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        scope = _SCOPE_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region, service = scope.groups() if scope else ("us-east-1", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(ECR_TARGET_PREFIX):
+        if service != "ecr" or not target.startswith(ECR_TARGET_PREFIX):
+            operation = (
+                target.rsplit(".", 1)[-1] if target else f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
+            )
+            call = Call(operation, region, {}, service)
+            with self._lock:
+                self.calls.append(call)
+                fault = next((f for f in self.faults if f.matches(call)), None)
+                if fault is not None and fault.times is not None:
+                    fault.times -= 1
+            if fault is not None:
+                return _respond_error(
+                    start_response, service, EcrError(fault.code, fault.message, fault.status)
+                )
+            if target == ECS_TARGET_PREFIX + "ListTaskDefinitions":
+                return self._ecs_list_task_definitions(environ, start_response)
             return self.app(environ, start_response)
         operation = target.removeprefix(ECR_TARGET_PREFIX)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
         body: Payload = json.loads(raw or b"{}")
-        match = _REGION_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
-        region = match.group(1) if match else "us-east-1"
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         try:
             with self._lock:
-                self.calls.append(Call(operation, region, body))
-                self._raise_injected_fault(operation, body)
+                call = Call(operation, region, body)
+                self.calls.append(call)
+                self._raise_injected_fault(call)
                 handler = getattr(self, f"_op_{operation}", None)
                 if handler is None:
                     status, headers, content = self._forward(environ, body)
@@ -120,7 +155,7 @@ class StrictEcr:
                     return [content]
                 payload = handler(environ, region, body)
         except EcrError as error:
-            return _respond(start_response, error.status, {"__type": error.code, "message": error.message})
+            return _respond_error(start_response, "ecr", error)
         return _respond(start_response, 200, payload)
 
     # -- what moto gets wrong ------------------------------------------------------------------
@@ -135,9 +170,16 @@ class StrictEcr:
         answer = self._call_moto(environ, _without(body, "maxResults", "nextToken", "filter"))
         details = _filter_tag_status(answer["imageDetails"], body, lambda d: d.get("imageTags"))
         for detail in details:
-            pulled = self.pull_times.get((region, detail["repositoryName"], detail["imageDigest"]))
-            if pulled is not None:
-                detail["lastRecordedPullTime"] = pulled.timestamp()
+            key = (region, detail["repositoryName"], detail["imageDigest"])
+            if key in self.pull_times:
+                detail["lastRecordedPullTime"] = self.pull_times[key].timestamp()
+            if key in self.subjects:
+                detail["subjectManifestDigest"] = self.subjects[key]
+                detail["artifactMediaType"] = "application/vnd.dev.cosign.artifact.sig.v1+json"
+            if (
+                "imageSizeInBytes" not in detail
+            ):  # moto has no size for an index; ECR reports its largest child
+                detail["imageSizeInBytes"] = 0
         answer["imageDetails"] = details
         return _paginate(answer, "imageDetails", body)
 
@@ -155,16 +197,30 @@ class StrictEcr:
                 f"1 validation error detected: Value at 'imageIds' failed to satisfy constraint: "
                 f"Member must have length between 1 and {MAX_BATCH_IDS} (got {len(ids)})",
             )
-        refused = [i for i in ids if i.get("imageDigest") in self.refused_deletions]
+        repository = self.repository(region, body["repositoryName"])
+        # ECR may refuse to delete a manifest an index still lists (moto never does); refuse always, even
+        # when the index is in the same call, so that a test catches the janitor ever asking.
+        listed = {
+            child["digest"]
+            for image in repository.images
+            for child in json.loads(image.image_manifest).get("manifests", [])
+        }
+        refusals = (
+            dict.fromkeys(
+                listed, ("ImageReferencedByManifestList", "Requested image referenced by manifest list")
+            )
+            | self.refused_deletions
+        )
+        refused = [i for i in ids if i.get("imageDigest") in refusals]
+        self.referenced_child_requests += sum(i.get("imageDigest") in listed for i in ids)
         allowed = [i for i in ids if i not in refused]
         answer: Payload = {"imageIds": [], "failures": []}
         if allowed:
             answer = self._call_moto(environ, {**body, "imageIds": allowed})
         for image_id in refused:
-            code, reason = self.refused_deletions[image_id["imageDigest"]]
+            code, reason = refusals[image_id["imageDigest"]]
             answer["failures"].append({"imageId": image_id, "failureCode": code, "failureReason": reason})
         # ECR answers for every id; moto forgets untagged digests it did delete.
-        repository = self.repository(region, body["repositoryName"])
         present = {image.get_image_digest() for image in repository.images}
         answered = {i.get("imageDigest") for i in answer["imageIds"]} | {
             f.get("imageId", {}).get("imageDigest") for f in answer["failures"]
@@ -174,6 +230,42 @@ class StrictEcr:
             if digest and digest not in answered and digest not in present:
                 answer["imageIds"].append({"imageDigest": digest})
         return answer
+
+    def _op_BatchGetImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        ids: list[Payload] = body.get("imageIds", [])
+        if not 1 <= len(ids) <= MAX_BATCH_IDS:
+            raise EcrError(
+                "InvalidParameterException", f"imageIds must hold between 1 and {MAX_BATCH_IDS} ids"
+            )
+        readable = [i for i in ids if i.get("imageDigest") not in self.unreadable_manifests]
+        answer: Payload = {"images": [], "failures": []}
+        if readable:
+            answer = self._call_moto(environ, {**body, "imageIds": readable})
+        found = {image["imageId"]["imageDigest"] for image in answer["images"]}
+        # moto names a missing image by a "null" tag; ECR names the id that was asked for.
+        answer["failures"] = [
+            {"imageId": i, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}
+            for i in ids
+            if i.get("imageDigest") not in found
+        ]
+        return answer
+
+    def _ecs_list_task_definitions(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
+        """ECS honours `sort` (newest revision first with DESC); moto ignores it."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body: Payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        status, headers, content = self._forward(environ, body)
+        if status.startswith("200"):
+            answer = json.loads(content)
+            arns = sorted(answer.get("taskDefinitionArns", []), key=lambda arn: int(arn.rsplit(":", 1)[-1]))
+            answer["taskDefinitionArns"] = arns[::-1] if body.get("sort") == "DESC" else arns
+            content = json.dumps(answer).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(content))))
+        start_response(status, headers)
+        return [content]
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -186,9 +278,9 @@ class StrictEcr:
             )
         return repositories[name]
 
-    def _raise_injected_fault(self, operation: str, body: Payload) -> None:
+    def _raise_injected_fault(self, call: Call) -> None:
         for fault in self.faults:
-            if fault.matches(operation, body):
+            if fault.matches(call):
                 if fault.times is not None:
                     fault.times -= 1
                 raise EcrError(fault.code, fault.message, fault.status)
@@ -275,6 +367,30 @@ def _decode_token(token: str) -> int:
         return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
     except (ValueError, KeyError, TypeError) as error:
         raise EcrError("InvalidParameterException", "Invalid parameter: nextToken") from error
+
+
+def _respond_error(start_response: StartResponse, service: str, error: EcrError) -> list[bytes]:
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(error.status, "Error")
+    if service == "s3":
+        content = (
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{error.code}</Code>"
+            f"<Message>{error.message}</Message></Error>"
+        ).encode()
+        start_response(
+            f"{error.status} {reason}",
+            [("Content-Type", "application/xml"), ("Content-Length", str(len(content)))],
+        )
+        return [content]
+    content = json.dumps({"__type": error.code, "message": error.message}).encode()
+    start_response(
+        f"{error.status} {reason}",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", error.code),
+            ("Content-Length", str(len(content))),
+        ],
+    )
+    return [content]
 
 
 def _respond(start_response: StartResponse, status: int, payload: Payload) -> list[bytes]:

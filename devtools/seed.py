@@ -17,6 +17,7 @@ from moto.backends import get_backend
 from devtools.local_ecr import ACCOUNT_ID, LocalEcr
 
 IMAGE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def digest_of(text: str) -> str:
@@ -81,6 +82,48 @@ class Seeder:
         self.ecr.backdate(self.region, repository, digest, pushed_at)
         if pulled_at is not None:
             self.ecr.record_pull(self.region, repository, digest, pulled_at)
+        return digest
+
+    def index(
+        self, repository: str, children: list[str], *, pushed_at: datetime, tags: Iterable[str] = ()
+    ) -> str:
+        """Push an OCI image index (a multi-arch image) listing `children`, which must exist already."""
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    {"mediaType": IMAGE_MANIFEST, "digest": child, "size": 1000, "platform": {"os": "linux"}}
+                    for child in children
+                ],
+            }
+        )
+        digest = digest_of(manifest)
+        tag_list: list[str | None] = [*tags] or [None]
+        for tag in tag_list:
+            self.backend.put_image(repository, manifest, tag, OCI_INDEX, digest)
+        self.ecr.backdate(self.region, repository, digest, pushed_at)
+        return digest
+
+    def multi_arch(
+        self, repository: str, *, pushed_at: datetime, tags: Iterable[str] = (), arches: int = 2
+    ) -> tuple[str, list[str]]:
+        """An index with `arches` untagged platform images; returns (index digest, child digests)."""
+        children = [self.image(repository, pushed_at=pushed_at) for _ in range(arches)]
+        return self.index(repository, children, pushed_at=pushed_at, tags=tags), children
+
+    def cosign_signature(
+        self, repository: str, subject: str, *, pushed_at: datetime, kind: str = "sig"
+    ) -> str:
+        """A cosign signature/attestation/SBOM, tagged `sha256-<hex>.<kind>` after its subject."""
+        return self.image(
+            repository, pushed_at=pushed_at, tags=[f"{subject.replace(':', '-')}.{kind}"], size_bytes=500
+        )
+
+    def referrer(self, repository: str, subject: str, *, pushed_at: datetime) -> str:
+        """An untagged OCI referrer whose subject ECR reports as subjectManifestDigest."""
+        digest = self.image(repository, pushed_at=pushed_at, size_bytes=700)
+        self.ecr.strict.subjects[(self.region, repository, digest)] = subject
         return digest
 
     def images_left(self, repository: str) -> set[str]:

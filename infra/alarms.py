@@ -89,6 +89,13 @@ class JanitorAlarms(Construct):
                 "ECR refused or did not confirm some deletions in the last run. "
                 "See 'Latest failures' on the dashboard.",
             ),
+            "InUseSourcesFailed": alarm(
+                "InUseSourcesFailed",
+                janitor_metric(m.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                "The last run could not read a source of images in use (ECS, Lambda, Batch or an image "
+                "list), so it deleted nothing in the regions concerned. Usually a missing permission; "
+                "see 'Latest failures' on the dashboard.",
+            ),
             "NoRecentRun": alarm(
                 "NoRecentRun",
                 # Emitted once by every completed run, so no data point means no completed run.

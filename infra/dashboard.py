@@ -30,6 +30,8 @@ LAST_RUN: tuple[MetricSpec, ...] = (
     m.REPOSITORIES_PROCESSED,
     m.REPOSITORIES_FAILED,
     m.REPOSITORIES_SKIPPED,
+    m.REPOSITORIES_BLOCKED,
+    m.IN_USE_SOURCES_FAILED,
     m.IMAGES_SCANNED,
     m.IMAGES_EXPIRABLE,
     m.IMAGES_EXPIRED,
@@ -54,7 +56,11 @@ class GraphPanel:
 PANELS: tuple[GraphPanel, ...] = (
     GraphPanel("Images deleted (expired) and planned (expirable)", (m.IMAGES_EXPIRED, m.IMAGES_EXPIRABLE)),
     GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (m.BYTES_RECLAIMED, m.BYTES_EXPIRABLE)),
-    GraphPanel("Repositories", (m.REPOSITORIES_PROCESSED, m.REPOSITORIES_SKIPPED, m.REPOSITORIES_FAILED)),
+    GraphPanel(
+        "Repositories",
+        (m.REPOSITORIES_PROCESSED, m.REPOSITORIES_SKIPPED, m.REPOSITORIES_FAILED, m.REPOSITORIES_BLOCKED),
+    ),
+    GraphPanel("In-use sources that could not be read (deletions withheld)", (m.IN_USE_SOURCES_FAILED,)),
     GraphPanel(
         "Images kept by a protection, and delete failures",
         (m.IMAGES_PROTECTED, m.DELETE_FAILURES),
@@ -67,8 +73,8 @@ PANELS: tuple[GraphPanel, ...] = (
 # Log lines of ecr_janitor.audit that the Logs Insights widgets read (tests check the function writes them).
 REPOSITORY_EVENT = "repository"
 DELETION_EVENT = "deletion"
-FAILURE_EVENTS = ("delete_failure", "region_failure")
-FAILED_STATUSES = ("failed", "partial")
+FAILURE_EVENTS = ("delete_failure", "region_failure", "in_use_source_failure")
+FAILED_STATUSES = ("failed", "partial", "blocked")
 REPOSITORY_FIELDS = ("region", "repository", "bytes_reclaimed", "images_expired")
 DELETION_FIELDS = ("region", "repository", "digest", "tags", "rule", "reason", "size_bytes")
 FAILURE_FIELDS = ("event", "region", "repository", "status", "code", "detail")

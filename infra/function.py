@@ -76,7 +76,13 @@ class JanitorFunction(Construct):
     """The function with its own role (no managed policies), log group, tracing and failure queue."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, code_dir: Path, regions: Sequence[str] | None
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: Path,
+        regions: Sequence[str] | None,
+        image_lists: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
@@ -94,7 +100,7 @@ class JanitorFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
-        for statement in janitor_statements(self, regions=regions):
+        for statement in janitor_statements(self, regions=regions, image_lists=image_lists):
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 

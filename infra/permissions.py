@@ -60,9 +60,44 @@ def repository_arns(scope: Construct, *, regions: Sequence[str] | None) -> list[
     ]
 
 
-def janitor_statements(scope: Construct, *, regions: Sequence[str] | None) -> list[iam.PolicyStatement]:
+def image_list_statements(scope: Construct, *, locations: Sequence[str]) -> list[iam.PolicyStatement]:
+    """Read access to exactly the extra image lists the config names (`protect.extraImageLists`)."""
+    stack = Stack.of(scope)
+    parameters = [
+        stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=location.removeprefix("ssm:").lstrip("/"),
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        for location in locations
+        if location.startswith("ssm:")
+    ]
+    objects = [
+        f"arn:{Aws.PARTITION}:s3:::{location.removeprefix('s3://')}"
+        for location in locations
+        if location.startswith("s3://")
+    ]
+    statements = []
+    if parameters:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadImageListParameters", actions=["ssm:GetParameter"], resources=parameters
+            )
+        )
+    if objects:
+        statements.append(
+            iam.PolicyStatement(sid="ReadImageListObjects", actions=["s3:GetObject"], resources=objects)
+        )
+    return statements
+
+
+def janitor_statements(
+    scope: Construct, *, regions: Sequence[str] | None, image_lists: Sequence[str] = ()
+) -> list[iam.PolicyStatement]:
     repositories = repository_arns(scope, regions=regions)
     return [
+        *image_list_statements(scope, locations=image_lists),
         iam.PolicyStatement(sid="ReadRepositories", actions=list(ECR_READ_ACTIONS), resources=repositories),
         iam.PolicyStatement(sid="CleanRepositories", actions=list(ECR_WRITE_ACTIONS), resources=repositories),
         iam.PolicyStatement(

@@ -41,7 +41,13 @@ class EcrJanitorStack(Stack):
             description="ECR Janitor: nightly cleanup of Amazon ECR repositories, dashboard and alarms",
             **kwargs,
         )
-        janitor = JanitorFunction(self, "Janitor", code_dir=code_dir, regions=config.regions)
+        janitor = JanitorFunction(
+            self,
+            "Janitor",
+            code_dir=code_dir,
+            regions=config.regions,
+            image_lists=config.protect.extra_image_lists,
+        )
         NightlySchedule(self, "Schedule", function=janitor.function, expression=schedule)
         alarms = JanitorAlarms(
             self,

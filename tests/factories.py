@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,3 +76,22 @@ def config_document(*, dry_run: bool | None = None, **target: Any) -> dict[str, 
     if dry_run is not None:
         doc["dryRun"] = dry_run
     return doc
+
+
+def index(name: str, children: Sequence[str], *tags: str, days_ago: float = 0.0, size: int = 1000) -> Image:
+    """An OCI image index listing the images named `children`."""
+    return replace(
+        image(name, *tags, days_ago=days_ago, size=size),
+        manifest_media_type="application/vnd.oci.image.index.v1+json",
+        children=tuple(digest(child) for child in children),
+    )
+
+
+def signature(name: str, subject: str, *, kind: str = "sig", days_ago: float = 0.0) -> Image:
+    """A cosign signature (or .att/.sbom) of the image named `subject`."""
+    return image(name, f"{digest(subject).replace(':', '-')}.{kind}", days_ago=days_ago, size=10)
+
+
+def referrer(name: str, subject: str, *, days_ago: float = 0.0) -> Image:
+    """An OCI referrer whose subject ECR reports."""
+    return replace(image(name, days_ago=days_ago, size=10), subject_digest=digest(subject))

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ecr_janitor.model import Image, Repository
-from ecr_janitor.registry import DeleteResult
+from ecr_janitor.registry import DeleteFailure, DeleteResult
 
 
 @dataclass
@@ -26,12 +26,13 @@ class FakeRegistry:
     def images(self, repository: str) -> list[Image]:
         return list(self.contents[repository])
 
-    def delete_images(self, repository: str, batches: Sequence[Sequence[str]]) -> DeleteResult:
-        deleted: list[str] = []
-        for batch in batches:
-            assert len(batch) <= 100
-            self.delete_calls.append((repository, list(batch)))
-            doomed = set(batch)
-            deleted += [i.digest for i in self.contents[repository] if i.digest in doomed]
-            self.contents[repository] = [i for i in self.contents[repository] if i.digest not in doomed]
-        return DeleteResult(tuple(deleted), ())
+    refuse: set[str] = field(default_factory=set)
+    """Digests whose deletion fails, as if ECR refused them."""
+
+    def delete_images(self, repository: str, digests: Sequence[str]) -> DeleteResult:
+        self.delete_calls.append((repository, list(digests)))
+        doomed = set(digests) - self.refuse
+        deleted = [i.digest for i in self.contents[repository] if i.digest in doomed]
+        self.contents[repository] = [i for i in self.contents[repository] if i.digest not in doomed]
+        failures = [DeleteFailure(d, "KmsError", "refused") for d in digests if d in self.refuse]
+        return DeleteResult(tuple(deleted), tuple(failures))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ecr_janitor.in_use import SourceFailure
 from ecr_janitor.observability import logger
 from ecr_janitor.policy import Decision
 from ecr_janitor.registry import DeleteFailure
@@ -71,6 +72,19 @@ def region_failed(failure: RegionFailure) -> None:
         extra={
             "event": "region_failure",
             "region": failure.region,
+            "code": failure.code,
+            "detail": failure.message,
+        },
+    )
+
+
+def source_failed(failure: SourceFailure) -> None:
+    logger.error(
+        "in-use source not read; deletions withheld",
+        extra={
+            "event": "in_use_source_failure",
+            "region": failure.region,
+            "source": failure.source,
             "code": failure.code,
             "detail": failure.message,
         },

@@ -29,20 +29,23 @@ def default_region() -> str | None:
     return region
 
 
+def _client_error(error: BaseException) -> dict[str, Any] | None:
+    """The `Error` part of a botocore ClientError, also when another library wrapped it."""
+    current: BaseException | None = error
+    while current is not None:
+        response = getattr(current, "response", None)
+        if isinstance(response, dict) and response.get("Error"):
+            return dict(response["Error"])
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def error_code(error: Exception) -> str:
     """The AWS error code of a botocore ClientError, or the exception's class name."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(error).__name__
+    details = _client_error(error)
+    return str(details["Code"]) if details and details.get("Code") else type(error).__name__
 
 
 def error_message(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        message = response.get("Error", {}).get("Message")
-        if message:
-            return str(message)
-    return str(error)
+    details = _client_error(error)
+    return str(details["Message"]) if details and details.get("Message") else str(error)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from ecr_janitor import janitor
 from ecr_janitor.config import Config, ConfigError, load_config
 from ecr_janitor.observability import logger
-from ecr_janitor.registry import EcrRegistry
 from ecr_janitor.render import render
 
 EXIT_OK = 0
@@ -44,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = janitor.RunRequest(
         command=args.command, dry_run=dry_run, dry_run_reason=reason, regions=regions, now=datetime.now(UTC)
     )
-    report = janitor.run(config, request, EcrRegistry.connect)
+    report = janitor.run_on_aws(config, request)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -185,6 +185,24 @@ class LifecyclePolicy(_Model):
 class Protect(_Model):
     in_use: StrictBool = True
     tags: list[StrictStr] = Field(default_factory=list)
+    task_definition_revisions: StrictInt = Field(default=5, ge=1)
+    """ECS: the newest N ACTIVE revisions of each task definition family are in use."""
+    lambda_versions: StrictInt = Field(default=5, ge=1)
+    """Lambda: the newest N published versions of each image function are in use (and $LATEST, aliases)."""
+    extra_image_lists: list[StrictStr] = Field(default_factory=list)
+    """`ssm:/parameter/name` or `s3://bucket/key`: image URIs in use where the janitor can't look."""
+
+    @field_validator("extra_image_lists")
+    @classmethod
+    def _locations(cls, locations: list[str]) -> list[str]:
+        for location in locations:
+            if location.startswith("ssm:") and len(location) > len("ssm:"):
+                continue
+            bucket, _, key = location.removeprefix("s3://").partition("/")
+            if location.startswith("s3://") and bucket and key:
+                continue
+            raise ValueError(f"{location!r} is neither ssm:NAME nor s3://BUCKET/KEY")
+        return locations
 
 
 class Target(_Model):

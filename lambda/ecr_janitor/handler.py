@@ -15,7 +15,6 @@ from ecr_janitor.config import load_config
 from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH
 from ecr_janitor.events import parse_event
 from ecr_janitor.observability import logger, metrics, tracer
-from ecr_janitor.registry import EcrRegistry
 
 
 def config_path() -> Path:
@@ -38,10 +37,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     regions = janitor.resolve_regions(config)
     if not regions:
         raise RuntimeError("no region: set `regions` in the config or AWS_REGION; nothing was done")
-    report = janitor.run(
-        config,
-        janitor.RunRequest("run", dry_run, reason, regions, datetime.now(UTC)),
-        EcrRegistry.connect,
+    report = janitor.run_on_aws(
+        config, janitor.RunRequest("run", dry_run, reason, regions, datetime.now(UTC))
     )
     telemetry.publish(report, metrics)
     return {

@@ -1,23 +1,31 @@
-"""Orchestration: regions -> repositories -> plan -> apply -> report. What `run` and the Lambda do."""
+"""Orchestration: in-use references -> regions -> repositories -> plan -> apply -> report.
+
+This is what `run` and the Lambda do. Workload references are read for every region before the first
+deletion; a region whose references are incomplete is evaluated and reported, but nothing in it is
+deleted.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_janitor import audit
+from ecr_janitor import audit, aws
 from ecr_janitor.aws import default_region, error_code, error_message
 from ecr_janitor.config import SKIP_TAG_KEY, SKIP_TAG_VALUE, Config, Target
+from ecr_janitor.in_use import InUseReader, InUseSnapshot
 from ecr_janitor.model import Repository
 from ecr_janitor.policy import Protections, RepositoryPlan, evaluate
-from ecr_janitor.registry import DeleteResult, EcrRegistry
+from ecr_janitor.references import ImageReference, pinned_images, references_by_repository
+from ecr_janitor.registry import DeleteFailure, DeleteResult, EcrRegistry, IndexUnreadableError
 from ecr_janitor.report import RegionFailure, RepositoryReport, RunReport, Status
 
 AWS_ERRORS = (ClientError, BotoCoreError)
+NOT_ATTEMPTED = "NotAttempted"
 RegistryFactory = Callable[[str], EcrRegistry]
 
 
@@ -49,23 +57,44 @@ def resolve_regions(config: Config, override: str | None = None) -> list[str]:
     return [region] if region else []
 
 
-def run(config: Config, request: RunRequest, registry_for: RegistryFactory) -> RunReport:
+def run_on_aws(config: Config, request: RunRequest) -> RunReport:
+    """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
+    home_region = default_region() or request.regions[0]
+    in_use = InUseReader(aws.client, config.protect).read(request.regions, home_region)
+    return run(config, request, EcrRegistry.connect, in_use)
+
+
+def run(
+    config: Config, request: RunRequest, registry_for: RegistryFactory, in_use: InUseSnapshot | None = None
+) -> RunReport:
     started = time.monotonic()
+    in_use = in_use or InUseSnapshot()
+    for failure in in_use.failures:
+        audit.source_failed(failure)
     report = RunReport(
         command=request.command,
         dry_run=request.dry_run,
         dry_run_reason=request.dry_run_reason,
         now=request.now,
         regions=list(request.regions),
+        in_use_failures=list(in_use.failures),
     )
+    references = references_by_repository(in_use.references)
     for region in request.regions:
-        _run_region(config, request, registry_for(region), report)
+        blocked = "; ".join(f.describe() for f in in_use.blocking(region))
+        _run_region(config, request, registry_for(region), report, references, blocked)
     report.duration_seconds = time.monotonic() - started
     return report
 
 
-def _run_region(config: Config, request: RunRequest, registry: EcrRegistry, report: RunReport) -> None:
-    protections = Protections(tags=tuple(config.protect.tags))
+def _run_region(
+    config: Config,
+    request: RunRequest,
+    registry: EcrRegistry,
+    report: RunReport,
+    references: Mapping[str, list[ImageReference]],
+    blocked: str,
+) -> None:
     try:
         for repository in registry.repositories():
             match = config.target_for(repository.name)
@@ -73,7 +102,8 @@ def _run_region(config: Config, request: RunRequest, registry: EcrRegistry, repo
                 report.unmatched += 1
                 continue
             index, target = match
-            outcome = _run_repository(registry, repository, index, target, protections, request)
+            context = _Repository(registry, repository, index, target, config, request, blocked)
+            outcome = context.process(references.get(repository.name, []))
             audit.repository_outcome(outcome, dry_run=request.dry_run)
             report.repositories.append(outcome)
     except AWS_ERRORS as error:
@@ -84,46 +114,82 @@ def _run_region(config: Config, request: RunRequest, registry: EcrRegistry, repo
         report.region_failures.append(failure)
 
 
-def _run_repository(
-    registry: EcrRegistry,
-    repository: Repository,
-    index: int,
-    target: Target,
-    protections: Protections,
-    request: RunRequest,
-) -> RepositoryReport:
+@dataclass(frozen=True)
+class _Repository:
+    registry: EcrRegistry
+    repository: Repository
+    index: int
+    target: Target
+    config: Config
+    request: RunRequest
+    blocked: str
+    """Why deletions are withheld in this region, or empty."""
+
     def outcome(
+        self,
         status: Status,
         message: str = "",
         plan: RepositoryPlan | None = None,
         deletion: DeleteResult | None = None,
     ) -> RepositoryReport:
-        return RepositoryReport(repository, target.mode, index, target.label, status, message, plan, deletion)
+        return RepositoryReport(
+            self.repository, self.target.mode, self.index, self.target.label, status, message, plan, deletion
+        )
 
-    try:
-        tags = registry.repository_tags(repository)
-        if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
-            return outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
-        images = registry.images(repository.name)
-    except AWS_ERRORS as error:
-        return outcome(Status.FAILED, _describe_failure(error))
+    def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
+        name = self.repository.name
+        try:
+            tags = self.registry.repository_tags(self.repository)
+            if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
+                return self.outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
+            images = self.registry.images(name)
+        except AWS_ERRORS as error:
+            return self.outcome(Status.FAILED, _describe_failure(error))
+        except IndexUnreadableError as error:
+            return self.outcome(
+                Status.FAILED, f"{error}; nothing deleted while an index's children are unknown"
+            )
 
-    plan = evaluate(images, target.policy.ordered_rules(), request.now, protections)
-    if request.dry_run or not plan.expired:
-        status = Status.PLANNED if request.dry_run else Status.CLEANED
-        return outcome(status, plan=plan)
+        protections = Protections(
+            tags=tuple(self.config.protect.tags), in_use=pinned_images(self.repository, images, references)
+        )
+        plan = evaluate(images, self.target.policy.ordered_rules(), self.request.now, protections)
+        if self.blocked and plan.expired:
+            return self.outcome(Status.BLOCKED, f"deletions withheld: {self.blocked}", plan=plan)
+        if self.request.dry_run or not plan.expired:
+            return self.outcome(Status.PLANNED if self.request.dry_run else Status.CLEANED, plan=plan)
 
-    deletion = registry.delete_images(repository.name, plan.deletion_batches())
-    deleted = set(deletion.deleted)
-    for decision in plan.expired:
-        if decision.image.digest in deleted:
-            audit.image_deleted(repository.region, repository.name, decision)
-    for failure in deletion.failures:
-        audit.delete_failed(repository.region, repository.name, failure)
-    if deletion.failures:
-        message = f"{len(deletion.failures)} of {len(plan.expired)} deletions failed"
-        return outcome(Status.PARTIAL, message, plan=plan, deletion=deletion)
-    return outcome(Status.CLEANED, plan=plan, deletion=deletion)
+        deletion = _delete_in_layers(self.registry, name, plan)
+        deleted = set(deletion.deleted)
+        for decision in plan.expired:
+            if decision.image.digest in deleted:
+                audit.image_deleted(self.repository.region, name, decision)
+        for failure in deletion.failures:
+            audit.delete_failed(self.repository.region, name, failure)
+        if deletion.failures:
+            message = f"{len(deletion.failures)} of {len(plan.expired)} deletions failed"
+            return self.outcome(Status.PARTIAL, message, plan=plan, deletion=deletion)
+        return self.outcome(Status.CLEANED, plan=plan, deletion=deletion)
+
+
+def _delete_in_layers(registry: EcrRegistry, repository: str, plan: RepositoryPlan) -> DeleteResult:
+    """Indexes before their children, subjects before their referrers; never a child whose index stays."""
+    deleted: list[str] = []
+    failures: list[DeleteFailure] = []
+    for layer in plan.deletion_layers():
+        done = set(deleted)
+        ready = []
+        for digest in layer:
+            waiting = sorted(plan.prerequisites.get(digest, frozenset()) - done)
+            if waiting:
+                message = f"not attempted: {waiting[0]}, which it follows, was not deleted"
+                failures.append(DeleteFailure(digest, NOT_ATTEMPTED, message))
+            else:
+                ready.append(digest)
+        result = registry.delete_images(repository, ready)
+        deleted += result.deleted
+        failures += result.failures
+    return DeleteResult(tuple(deleted), tuple(failures))
 
 
 def _describe_failure(error: Exception) -> str:

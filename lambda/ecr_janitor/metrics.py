@@ -29,6 +29,12 @@ REPOSITORIES_SKIPPED = MetricSpec("RepositoriesSkipped", "Count", "Repositories 
 REPOSITORIES_FAILED = MetricSpec(
     "RepositoriesFailed", "Count", "Repositories or regions that could not be read"
 )
+REPOSITORIES_BLOCKED = MetricSpec(
+    "RepositoriesBlocked", "Count", "Repositories whose deletions were withheld: in-use sources unreadable"
+)
+IN_USE_SOURCES_FAILED = MetricSpec(
+    "InUseSourcesFailed", "Count", "ECS, Lambda, Batch or image-list sources that could not be read"
+)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", "Wall time of the run")
 DRY_RUN = MetricSpec("DryRun", "Count", "1 when the run wrote nothing, else 0")
 
@@ -43,6 +49,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     REPOSITORIES_PROCESSED,
     REPOSITORIES_SKIPPED,
     REPOSITORIES_FAILED,
+    REPOSITORIES_BLOCKED,
+    IN_USE_SOURCES_FAILED,
     RUN_DURATION,
     DRY_RUN,
 )

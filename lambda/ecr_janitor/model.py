@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    }
+)
+# cosign stores signatures, attestations and SBOMs as tags derived from the subject's digest.
+_COSIGN_TAG = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
 
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """One manifest in a repository, as DescribeImages reports it."""
+    """One manifest in a repository, as DescribeImages (and, for indexes, BatchGetImage) report it."""
 
     digest: str
     tags: tuple[str, ...]
@@ -18,6 +28,9 @@ class Image:
     manifest_media_type: str | None = None
     artifact_media_type: str | None = None
     subject_digest: str | None = None
+    """The OCI `subject` of a referrer (signature, SBOM, attestation), as ECR reports it."""
+    children: tuple[str, ...] = ()
+    """For an image index: the digests of the manifests it lists."""
 
     @property
     def tagged(self) -> bool:
@@ -28,9 +41,28 @@ class Image:
         """When the image was last pulled, or pushed if it never was (the sinceImagePulled clock)."""
         return self.last_pulled_at or self.pushed_at
 
+    @property
+    def is_index(self) -> bool:
+        return self.manifest_media_type in INDEX_MEDIA_TYPES
+
+    @property
+    def subject(self) -> str | None:
+        """The image this one signs or describes: an OCI subject, or a cosign `sha256-….sig` tag."""
+        if self.subject_digest:
+            return self.subject_digest
+        for tag in self.tags:
+            match = _COSIGN_TAG.match(tag)
+            if match:
+                return f"sha256:{match.group(1)}"
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Repository:
     name: str
     arn: str
     region: str
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]

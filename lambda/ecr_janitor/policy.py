@@ -7,7 +7,12 @@ It follows ECR's documented lifecycle evaluation (DESIGN.md, retain-mode semanti
    `sinceImagePushed` / `sinceImagePulled N days`: the selected images older than N days are.
 3. Rules apply lowest `rulePriority` first. An image a higher-priority rule selected can't be
    expired by a lower-priority rule, though it still counts in that rule's ordering.
-4. Protections then veto expiry; they never change what counts in step 2.
+4. Protections then veto expiry; they never change what counts in step 2. Kept: images in use, images
+   with a protected tag, and tagged manifests listed by a kept image index.
+5. Followers are never counted or expired by rules on their own: the untagged children of an image
+   index, and signatures, attestations, SBOMs and OCI referrers of an image in the repository. A
+   follower is kept when any image it follows is kept, and expired with them when all are expired.
+6. Deletion goes in layers: an index before its children, a subject before its referrers.
 
 No I/O and no clock: `now` is an argument, so the same input always gives the same plan.
 """
@@ -23,8 +28,6 @@ from ecr_janitor.config import Rule, Selection
 from ecr_janitor.model import Image
 from ecr_janitor.patterns import matches, matches_any
 
-DELETE_BATCH_SIZE = 100
-
 
 class Verdict(StrEnum):
     EXPIRE = "expire"
@@ -37,9 +40,15 @@ class ReasonCode(StrEnum):
     NOT_SELECTED = "not-selected"
     PROTECTED_TAG = "protected-tag"
     IN_USE = "in-use"
+    LISTED_BY_KEPT_INDEX = "listed-by-kept-index"
+    FOLLOWS_KEPT = "follows-kept"
+    FOLLOWS_EXPIRED = "follows-expired"
+    ORPHAN_REFERRER = "orphan-referrer"
+    UNRESOLVED = "unresolved"
 
 
-PROTECTION_CODES = frozenset({ReasonCode.PROTECTED_TAG, ReasonCode.IN_USE})
+PROTECTION_CODES = frozenset({ReasonCode.PROTECTED_TAG, ReasonCode.IN_USE, ReasonCode.LISTED_BY_KEPT_INDEX})
+"""Reasons that veto an expiry a rule or a followed image decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,8 @@ NO_PROTECTIONS = Protections()
 class RepositoryPlan:
     decisions: tuple[Decision, ...]
     """Every image exactly once, newest first."""
+    prerequisites: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Expired digest -> expired digests ECR must have deleted first (its index, its subject)."""
 
     @property
     def expired(self) -> tuple[Decision, ...]:
@@ -105,10 +116,17 @@ class RepositoryPlan:
         """Upper bound of the storage freed: layers shared with kept images are stored once."""
         return sum(d.image.size_bytes for d in self.expired)
 
-    def deletion_batches(self, size: int = DELETE_BATCH_SIZE) -> list[list[str]]:
-        """Digests to delete, in order, at most `size` per BatchDeleteImage call."""
-        digests = sorted(d.image.digest for d in self.expired)
-        return [digests[start : start + size] for start in range(0, len(digests), size)]
+    def deletion_layers(self) -> list[list[str]]:
+        """Expired digests in the order ECR must see them: each layer only after the ones before it."""
+        remaining = {d.image.digest for d in self.expired}
+        layers: list[list[str]] = []
+        while remaining:
+            layer = sorted(d for d in remaining if not (self.prerequisites.get(d, frozenset()) & remaining))
+            if not layer:  # a reference cycle can't come from content digests; keep such images
+                break
+            layers.append(layer)
+            remaining -= set(layer)
+        return layers
 
 
 def selects(selection: Selection, image: Image) -> bool:
@@ -158,6 +176,43 @@ def _judge(rule: Rule, selected: Sequence[Image], now: datetime) -> dict[str, tu
     return verdicts
 
 
+def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
+    """Image -> the images in the repository that list it (indexes) or that it signs or describes."""
+    present = {image.digest for image in images}
+    parents: dict[str, set[str]] = {}
+    for image in images:
+        for child in image.children:
+            if child in present and child != image.digest:
+                parents.setdefault(child, set()).add(image.digest)
+        subject = image.subject
+        if subject in present and subject != image.digest:
+            parents.setdefault(image.digest, set()).add(subject)
+    return {digest: frozenset(found) for digest, found in parents.items()}
+
+
+def _rule_outcomes(
+    independent: Sequence[Image], rules: Sequence[Rule], now: datetime
+) -> dict[str, tuple[Verdict, Reason]]:
+    """ECR's steps 1-3 over the images rules may count: (verdict, reason) for every selected image."""
+    outcomes: dict[str, tuple[Verdict, Reason]] = {}
+    for rule in sorted(rules, key=lambda r: r.rule_priority):
+        selected = [image for image in independent if selects(rule.selection, image)]
+        judged = _judge(rule, selected, now)
+        for image in selected:
+            if image.digest in outcomes:
+                continue
+            candidate, why = judged[image.digest]
+            code = ReasonCode.EXPIRED_BY_RULE if candidate else ReasonCode.KEPT_BY_RULE
+            verdict = Verdict.EXPIRE if candidate else Verdict.KEEP
+            outcomes[image.digest] = (verdict, Reason(code, f"{rule.summary}: {why}", rule.rule_priority))
+    return outcomes
+
+
+def _describe(image: Image) -> str:
+    label = f" ({', '.join(image.tags)})" if image.tags else ""
+    return f"{image.digest[:19]}…{label}"
+
+
 def evaluate(
     images: Iterable[Image],
     rules: Sequence[Rule],
@@ -165,35 +220,78 @@ def evaluate(
     protections: Protections = NO_PROTECTIONS,
 ) -> RepositoryPlan:
     ordered = newest_first(images)
-    claimed: dict[str, Reason] = {}
-    expired: dict[str, Reason] = {}
-    for rule in sorted(rules, key=lambda r: r.rule_priority):
-        selected = [image for image in ordered if selects(rule.selection, image)]
-        judged = _judge(rule, selected, now)
-        for image in selected:
-            candidate, why = judged[image.digest]
-            if image.digest in claimed:
-                continue
-            if candidate:
-                reason = Reason(ReasonCode.EXPIRED_BY_RULE, f"{rule.summary}: {why}", rule.rule_priority)
-                expired[image.digest] = reason
-            else:
-                reason = Reason(ReasonCode.KEPT_BY_RULE, f"{rule.summary}: {why}", rule.rule_priority)
-            claimed[image.digest] = reason
+    by_digest = {image.digest: image for image in ordered}
+    parents = followed_by(ordered)
+    listed_by = {
+        digest: frozenset(p for p in found if by_digest[p].is_index and digest in by_digest[p].children)
+        for digest, found in parents.items()
+    }
 
-    decisions: list[Decision] = []
-    for image in ordered:
-        if image.digest in expired:
-            rule_reason = expired[image.digest]
-            veto = protections.veto(image)
-            if veto is None:
-                decisions.append(Decision(image, Verdict.EXPIRE, rule_reason))
-            else:
-                decisions.append(Decision(image, Verdict.KEEP, veto, vetoed_rule=rule_reason.rule_priority))
-        elif image.digest in claimed:
-            decisions.append(Decision(image, Verdict.KEEP, claimed[image.digest]))
-        else:
-            decisions.append(
-                Decision(image, Verdict.KEEP, Reason(ReasonCode.NOT_SELECTED, "no rule selects it"))
+    def is_follower(image: Image) -> bool:
+        return image.digest in parents and (not image.tagged or image.subject is not None)
+
+    outcomes = _rule_outcomes([i for i in ordered if not is_follower(i)], rules, now)
+    decided: dict[str, Decision] = {}
+
+    def decide(image: Image) -> Decision:
+        if is_follower(image):
+            kept = sorted(p for p in parents[image.digest] if decided[p].verdict is Verdict.KEEP)
+            relation = "listed by" if image.digest in listed_by and not image.subject else "follows"
+            if kept:
+                who = ", ".join(_describe(by_digest[p]) for p in kept)
+                return Decision(
+                    image, Verdict.KEEP, Reason(ReasonCode.FOLLOWS_KEPT, f"{relation} kept {who}")
+                )
+            who = ", ".join(_describe(by_digest[p]) for p in sorted(parents[image.digest]))
+            proposed = Decision(
+                image, Verdict.EXPIRE, Reason(ReasonCode.FOLLOWS_EXPIRED, f"{relation} expired {who}")
             )
-    return RepositoryPlan(tuple(decisions))
+        elif image.subject is not None:
+            return Decision(
+                image,
+                Verdict.KEEP,
+                Reason(
+                    ReasonCode.ORPHAN_REFERRER, f"its subject {image.subject[:19]}… is not in this repository"
+                ),
+            )
+        elif image.digest in outcomes:
+            verdict, reason = outcomes[image.digest]
+            proposed = Decision(image, verdict, reason)
+        else:
+            return Decision(image, Verdict.KEEP, Reason(ReasonCode.NOT_SELECTED, "no rule selects it"))
+        if proposed.verdict is Verdict.KEEP:
+            return proposed
+        veto = protections.veto(image)
+        if veto is None:
+            kept_indexes = sorted(
+                p for p in listed_by.get(image.digest, ()) if decided[p].verdict is Verdict.KEEP
+            )
+            if kept_indexes:
+                who = ", ".join(_describe(by_digest[p]) for p in kept_indexes)
+                veto = Reason(ReasonCode.LISTED_BY_KEPT_INDEX, f"listed by kept index {who}")
+        if veto is None:
+            return proposed
+        return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
+
+    pending = {image.digest for image in ordered}
+    while pending:
+        ready = [d for d in pending if not (parents.get(d, frozenset()) & pending)]
+        if not ready:
+            for digest in pending:
+                decided[digest] = Decision(
+                    by_digest[digest],
+                    Verdict.KEEP,
+                    Reason(ReasonCode.UNRESOLVED, "part of a reference cycle"),
+                )
+            break
+        for digest in ready:
+            decided[digest] = decide(by_digest[digest])
+        pending -= set(ready)
+
+    expired = {d for d, decision in decided.items() if decision.verdict is Verdict.EXPIRE}
+    prerequisites = {
+        digest: frozenset(parents.get(digest, frozenset()) & expired)
+        for digest in expired
+        if parents.get(digest)
+    }
+    return RepositoryPlan(tuple(decided[image.digest] for image in ordered), prerequisites)

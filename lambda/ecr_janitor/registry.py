@@ -7,19 +7,30 @@ reported, and an id ECR neither confirms nor refuses is reported as unconfirmed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_janitor import aws
 from ecr_janitor.aws import error_code, error_message
-from ecr_janitor.model import Image, Repository
-from ecr_janitor.policy import DELETE_BATCH_SIZE
+from ecr_janitor.model import INDEX_MEDIA_TYPES, Image, Repository
 
 PAGE_SIZE = 1000
+DELETE_BATCH_SIZE = 100
+GET_BATCH_SIZE = 100
 UNCONFIRMED = "Unconfirmed"
+ACCEPTED_MANIFEST_TYPES = [
+    *sorted(INDEX_MEDIA_TYPES),
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+]
+
+
+class IndexUnreadableError(Exception):
+    """An image index's manifest couldn't be read, so its children are unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,26 +70,51 @@ class EcrRegistry:
         return {tag["Key"]: tag["Value"] for tag in response.get("tags", [])}
 
     def images(self, repository: str) -> list[Image]:
+        """Every image, with the children of each image index (from its manifest)."""
         pages = self._client.get_paginator("describe_images").paginate(
             repositoryName=repository, PaginationConfig={"PageSize": PAGE_SIZE}
         )
-        return [_image(detail) for page in pages for detail in page["imageDetails"]]
+        images = [_image(detail) for page in pages for detail in page["imageDetails"]]
+        children = self._index_children(repository, [image.digest for image in images if image.is_index])
+        return [
+            replace(image, children=children[image.digest]) if image.is_index else image for image in images
+        ]
 
-    def delete_images(self, repository: str, batches: Sequence[Sequence[str]]) -> DeleteResult:
-        """Delete the batches in order. A call that fails as a whole stops the repository there."""
+    def _index_children(self, repository: str, indexes: list[str]) -> dict[str, tuple[str, ...]]:
+        children: dict[str, tuple[str, ...]] = {}
+        for start in range(0, len(indexes), GET_BATCH_SIZE):
+            batch = indexes[start : start + GET_BATCH_SIZE]
+            response = self._client.batch_get_image(
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest} for digest in batch],
+                acceptedMediaTypes=ACCEPTED_MANIFEST_TYPES,
+            )
+            for item in response.get("images", []):
+                digest = item["imageId"]["imageDigest"]
+                manifest = json.loads(item["imageManifest"])
+                children[digest] = tuple(entry["digest"] for entry in manifest.get("manifests", []))
+            missing = [digest for digest in batch if digest not in children]
+            if missing:
+                codes = sorted(
+                    {f.get("failureCode", "Unknown") for f in response.get("failures", [])} or {"Missing"}
+                )
+                what = f"{len(missing)} image index manifest(s) unreadable ({', '.join(codes)})"
+                raise IndexUnreadableError(f"{what}, e.g. {missing[0]}")
+        return children
+
+    def delete_images(self, repository: str, digests: Sequence[str]) -> DeleteResult:
+        """Delete by digest, 100 a call. A call that fails as a whole stops the deletions there."""
         deleted: list[str] = []
         failures: list[DeleteFailure] = []
-        for position, batch in enumerate(batches):
-            if len(batch) > DELETE_BATCH_SIZE:
-                raise ValueError(f"a delete batch holds {len(batch)} ids; ECR takes {DELETE_BATCH_SIZE}")
+        for start in range(0, len(digests), DELETE_BATCH_SIZE):
+            batch = digests[start : start + DELETE_BATCH_SIZE]
             try:
                 response = self._client.batch_delete_image(
                     repositoryName=repository, imageIds=[{"imageDigest": digest} for digest in batch]
                 )
             except (ClientError, BotoCoreError) as error:
                 code, message = error_code(error), error_message(error)
-                not_attempted = [digest for later in batches[position:] for digest in later]
-                failures.extend(DeleteFailure(digest, code, message) for digest in not_attempted)
+                failures.extend(DeleteFailure(digest, code, message) for digest in digests[start:])
                 break
             confirmed = {
                 item["imageDigest"] for item in response.get("imageIds", []) if "imageDigest" in item
@@ -91,11 +127,8 @@ class EcrRegistry:
                     deleted.append(digest)
                 elif digest in refused:
                     item = refused[digest]
-                    failures.append(
-                        DeleteFailure(
-                            digest, item.get("failureCode", "Unknown"), item.get("failureReason", "")
-                        )
-                    )
+                    code = item.get("failureCode", "Unknown")
+                    failures.append(DeleteFailure(digest, code, item.get("failureReason", "")))
                 else:
                     failures.append(
                         DeleteFailure(digest, UNCONFIRMED, "ECR neither confirmed nor refused the deletion")

@@ -6,10 +6,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ecr_janitor.config import Config
-from ecr_janitor.policy import ReasonCode, Verdict
-from ecr_janitor.report import RepositoryReport, RunReport
+from ecr_janitor.policy import ReasonCode
+from ecr_janitor.report import RepositoryReport, RunReport, Status
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+PROTECTED_SHOWN = 12
 
 
 def human_bytes(size: int) -> str:
@@ -30,15 +31,28 @@ def render(report: RunReport, config: Config | None = None) -> str:
         )
     else:
         lines.append("No repository is covered by a target.")
-    failures = [r for r in report.repositories if r.failed]
-    if failures or report.region_failures:
+    failures = [r for r in report.repositories if r.failed and r.status is not Status.BLOCKED]
+    if failures or report.region_failures or report.in_use_failures:
         lines += ["", "Problems (exit code 1):"]
+        lines += [f"  {f.describe()}: nothing deleted there" for f in report.in_use_failures]
         lines += [f"  {f.region}: {f.code}: {f.message}" for f in report.region_failures]
         for r in failures:
             lines.append(f"  {r.repository.region} {r.repository.name}: {r.message}")
             lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in r.delete_failures[:5]]
             if len(r.delete_failures) > 5:
                 lines.append(f"    … and {len(r.delete_failures) - 5} more (see --json)")
+    order = [ReasonCode.IN_USE, ReasonCode.LISTED_BY_KEPT_INDEX, ReasonCode.PROTECTED_TAG]
+    protected = sorted(
+        ((r, d) for r in report.repositories if r.plan for d in r.plan.protected),
+        key=lambda pair: order.index(pair[1].reason.code),
+    )
+    if protected:
+        lines += ["", f"Protected: kept although a rule would expire them ({len(protected)}):"]
+        for r, d in protected[:PROTECTED_SHOWN]:
+            tags = f" ({', '.join(d.image.tags)})" if d.image.tags else ""
+            lines.append(f"  {r.repository.name} {d.image.digest[:19]}…{tags}: {d.reason.detail}")
+        if len(protected) > PROTECTED_SHOWN:
+            lines.append(f"  … and {len(protected) - PROTECTED_SHOWN} more (see --json)")
     if config is not None:
         lines += ["", *_legend(report, config)]
     lines += ["", *_totals(report)]
@@ -97,24 +111,30 @@ def _breakdown(r: RepositoryReport) -> str:
         return ""
     counts: Counter[tuple[str, str]] = Counter()
     for d in r.plan.decisions:
-        if d.verdict is Verdict.EXPIRE:
-            counts[("expire", f"rule {d.reason.rule_priority}")] += 1
-        elif d.reason.code is ReasonCode.KEPT_BY_RULE:
-            counts[("keep", f"rule {d.reason.rule_priority}")] += 1
-        elif d.reason.code is ReasonCode.NOT_SELECTED:
-            counts[("keep", "no rule")] += 1
+        code = d.reason.code
+        if code in (ReasonCode.EXPIRED_BY_RULE, ReasonCode.KEPT_BY_RULE):
+            why = f"by rule {d.reason.rule_priority}"
         else:
-            counts[("keep", f"protected ({d.reason.code.value})")] += 1
+            why = _PHRASES.get(code, code.value)
+        counts[(d.verdict.value, why)] += 1
     parts = []
     for verdict in ("expire", "keep"):
         items = sorted((why, n) for (v, why), n in counts.items() if v == verdict)
         if items:
-            parts.append(f"{verdict}: " + ", ".join(_count_phrase(n, why) for why, n in items))
+            parts.append(f"{verdict}: " + ", ".join(f"{n} {why}" for why, n in items))
     return " · ".join(parts)
 
 
-def _count_phrase(count: int, why: str) -> str:
-    return f"{count} {why}" if why.startswith("protected") else f"{count} by {why}"
+_PHRASES = {
+    ReasonCode.NOT_SELECTED: "by no rule",
+    ReasonCode.IN_USE: "in use",
+    ReasonCode.PROTECTED_TAG: "by a protected tag",
+    ReasonCode.LISTED_BY_KEPT_INDEX: "listed by a kept index",
+    ReasonCode.FOLLOWS_KEPT: "with a kept index or subject",
+    ReasonCode.FOLLOWS_EXPIRED: "with an expired index or subject",
+    ReasonCode.ORPHAN_REFERRER: "referrers of images not in the repository",
+    ReasonCode.UNRESOLVED: "unresolved",
+}
 
 
 def _table(header: list[str], rows: Sequence[list[str]], details: Sequence[str]) -> list[str]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ecr_janitor.in_use import SourceFailure
 from ecr_janitor.model import Repository
 from ecr_janitor.policy import Decision, RepositoryPlan, Verdict
 from ecr_janitor.registry import DeleteFailure, DeleteResult
@@ -26,6 +27,8 @@ class Status(StrEnum):
     """Opted out with the ecr-janitor:skip tag; never read further, never touched."""
     FAILED = "failed"
     """Could not be evaluated; nothing in it was touched."""
+    BLOCKED = "blocked"
+    """Evaluated, but deletions were withheld: the region's in-use references are incomplete."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class RepositoryReport:
 
     @property
     def failed(self) -> bool:
-        return self.status in (Status.FAILED, Status.PARTIAL)
+        return self.status in (Status.FAILED, Status.PARTIAL, Status.BLOCKED)
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,13 @@ class RunReport:
     regions: Sequence[str]
     repositories: list[RepositoryReport] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
+    in_use_failures: list[SourceFailure] = field(default_factory=list)
     unmatched: int = 0
     duration_seconds: float = 0.0
 
     @property
     def has_failures(self) -> bool:
-        return bool(self.region_failures) or any(r.failed for r in self.repositories)
+        return bool(self.region_failures or self.in_use_failures) or any(r.failed for r in self.repositories)
 
     def totals(self) -> dict[str, int]:
         reports = self.repositories
@@ -102,6 +106,8 @@ class RunReport:
             "repositories": len(reports),
             "repositoriesSkipped": sum(r.status is Status.SKIPPED for r in reports),
             "repositoriesFailed": sum(r.status is Status.FAILED for r in reports) + len(self.region_failures),
+            "repositoriesBlocked": sum(r.status is Status.BLOCKED for r in reports),
+            "inUseSourcesFailed": len(self.in_use_failures),
             "repositoriesUnmatched": self.unmatched,
             "imagesScanned": sum(r.images_scanned for r in reports),
             "imagesExpirable": sum(len(r.expirable) for r in reports),
@@ -124,6 +130,10 @@ class RunReport:
             "totals": self.totals(),
             "regionFailures": [
                 {"region": f.region, "code": f.code, "message": f.message} for f in self.region_failures
+            ],
+            "inUseSourceFailures": [
+                {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
+                for f in self.in_use_failures
             ],
             "repositories": [_repository_json(r) for r in self.repositories],
         }

@@ -21,6 +21,8 @@ def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
         m.REPOSITORIES_PROCESSED: totals["repositories"] - totals["repositoriesSkipped"],
         m.REPOSITORIES_SKIPPED: totals["repositoriesSkipped"],
         m.REPOSITORIES_FAILED: totals["repositoriesFailed"],
+        m.REPOSITORIES_BLOCKED: totals["repositoriesBlocked"],
+        m.IN_USE_SOURCES_FAILED: totals["inUseSourcesFailed"],
         m.RUN_DURATION: round(report.duration_seconds, 3),
         m.DRY_RUN: 1 if report.dry_run else 0,
     }

@@ -98,7 +98,7 @@ def test_every_graph_panel_is_drawn(dashboard: dict[str, Any]) -> None:
 
 def test_alarm_status_lists_every_alarm(default: Synthesized, dashboard: dict[str, Any]) -> None:
     (status,) = _widgets(dashboard, "alarm")
-    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 6
+    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 7
 
 
 def test_logs_insights_widgets_query_the_function_log_group(
@@ -117,8 +117,8 @@ def test_logs_insights_widgets_query_the_function_log_group(
     assert "| sort bytesReclaimed desc\n| limit 20" in queries["Top 20 repositories by storage reclaimed"]
     assert 'filter event = "deletion"' in queries["Latest deletions (audit)"]
     failures = queries["Latest failures"]
-    assert 'event in ["delete_failure", "region_failure"]' in failures
-    assert 'status in ["failed", "partial"]' in failures
+    assert 'event in ["delete_failure", "region_failure", "in_use_source_failure"]' in failures
+    assert 'status in ["failed", "partial", "blocked"]' in failures
 
 
 def test_the_queries_read_the_fields_they_name(dashboard: dict[str, Any]) -> None:

@@ -168,3 +168,20 @@ def test_nag_ids_match_the_arns_in_the_template(synth: Synth, regions: list[str]
     """The IAM5 acknowledgements name the ARNs exactly as cdk-nag prints them; a mismatch fails synth."""
     config = parse_config({**MINIMAL_CONFIG, **({"regions": regions} if regions else {})}, "<test>")
     assert json.dumps(synth(config).json)  # synthesized with cdk-nag: no unacknowledged finding
+
+
+def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: Synthesized) -> None:
+    assert not [s for s in _statements(default) if _actions(s) & {"ssm:GetParameter", "s3:GetObject"}]
+    config = parse_config(
+        {**MINIMAL_CONFIG, "protect": {"extraImageLists": ["ssm:/ecr-janitor/in-use", "s3://lists/eks.txt"]}},
+        "<test>",
+    )
+    statements = {s.get("Sid"): s for s in _statements(synth(config))}
+    parameters = statements["ReadImageListParameters"]
+    assert _actions(parameters) == {"ssm:GetParameter"}
+    assert [arn(r) for r in _resources(parameters)] == [
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/ecr-janitor/in-use"
+    ]
+    objects = statements["ReadImageListObjects"]
+    assert _actions(objects) == {"s3:GetObject"}
+    assert [arn(r) for r in _resources(objects)] == ["arn:${AWS::Partition}:s3:::lists/eks.txt"]

@@ -52,7 +52,7 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         "AWS::Lambda::Permission": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 6,
+        "AWS::CloudWatch::Alarm": 7,
         "AWS::CloudWatch::Dashboard": 1,
     }
 

@@ -120,8 +120,12 @@ def _seed(ecr: LocalEcr) -> None:
     seeder.image("team/api", pushed_at=old, tags=["release-1"])  # rule 2 would expire it; protected
     seeder.repository("team/frozen", {"ecr-janitor:skip": "true"})
     seeder.image("team/frozen", pushed_at=old)
-    # The first region's listing is refused: a region failure.
+    # The first region's listing is refused: a region failure. Its Batch jobs can't be read either: an
+    # in-use source failure (which would withhold that region's deletions).
     ecr.strict.faults.append(Fault("DescribeRepositories", "AccessDeniedException", "no access", times=1))
+    ecr.strict.faults.append(
+        Fault("*", "AccessDeniedException", "no access", times=None, service="batch", region=FAILING_REGION)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +213,7 @@ def test_the_run_exercised_every_outcome(run: Run) -> None:
     assert totals["imagesProtected"] >= 1
     assert totals["repositoriesSkipped"] == 1
     assert [f["region"] for f in run.response["regionFailures"]] == [FAILING_REGION]
+    assert totals["inUseSourcesFailed"] == 1
 
 
 def test_dashboard_and_alarm_metrics_are_declared_in_metrics_py(default: Synthesized) -> None:

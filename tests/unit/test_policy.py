@@ -259,14 +259,6 @@ def test_description_names_the_rule_in_reasons() -> None:
     assert plan.expired[0].reason.detail.startswith("rule 1 (keep one untagged): #2 newest of 2 selected")
 
 
-def test_deletion_batches_hold_at_most_100_digests_and_cover_every_expired_image() -> None:
-    many = [image(f"i{n}", days_ago=30 + n / 1000) for n in range(250)]
-    plan = evaluate(many, rules(rule(1, "untagged", "sinceImagePushed", 14)), NOW)
-    batches = plan.deletion_batches()
-    assert [len(b) for b in batches] == [100, 100, 50]
-    assert sorted(d for b in batches for d in b) == sorted(i.digest for i in many)
-
-
 def test_bytes_expired_sums_the_expired_images_only() -> None:
     plan = evaluate(
         [image("a", days_ago=30, size=7), image("b", days_ago=20, size=5), image("c", days_ago=1, size=1000)],

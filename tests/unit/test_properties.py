@@ -161,7 +161,100 @@ def test_a_real_run_deletes_exactly_the_plan(
     report = _run(config, registry, dry_run=False)
     requested = [d for _repo, batch in registry.delete_calls for d in batch]
     assert sorted(requested) == sorted(d.image.digest for d in plan.expired)
-    assert all(len(batch) <= 100 for _repo, batch in registry.delete_calls)
     assert report.totals()["imagesExpired"] == len(plan.expired)
     kept = {d.image.digest for d in plan.kept}
     assert {i.digest for i in registry.contents["repo"]} == kept
+
+
+@st.composite
+def registries_with_followers(draw: st.DrawFn) -> list[Image]:
+    """Independent images plus multi-arch indexes (sharing children) and signatures of anything."""
+    base = draw(images())
+    hours = st.integers(min_value=0, max_value=200 * 24)
+    children = [  # mostly untagged platform images; a tagged one counts in rules on its own
+        Image(
+            digest(f"child-{n}"),
+            tuple(draw(st.lists(st.sampled_from(TAGS), max_size=1))),
+            NOW - timedelta(hours=draw(hours)),
+            10,
+        )
+        for n in range(draw(st.integers(min_value=0, max_value=8)))
+    ]
+    indexes = []
+    for n in range(draw(st.integers(min_value=0, max_value=4))):
+        listed = draw(st.lists(st.sampled_from(children), unique=True, max_size=4)) if children else []
+        indexes.append(
+            Image(
+                digest(f"index-{n}"),
+                tuple(draw(st.lists(st.sampled_from(TAGS), max_size=2, unique=True))),
+                NOW - timedelta(hours=draw(hours)),
+                100,
+                manifest_media_type="application/vnd.oci.image.index.v1+json",
+                children=tuple(c.digest for c in listed),
+            )
+        )
+    everything = base + children + indexes
+    signatures: list[Image] = []
+    if everything:
+        for n, subject in enumerate(draw(st.lists(st.sampled_from(everything), max_size=5))):
+            tag = f"{subject.digest.replace(':', '-')}.{draw(st.sampled_from(['sig', 'att', 'sbom']))}"
+            if not any(tag in s.tags for s in signatures):
+                signatures.append(Image(digest(f"sig-{n}"), (tag,), NOW - timedelta(hours=draw(hours)), 5))
+    return everything + signatures
+
+
+@settings(max_examples=200, deadline=None)
+@given(registries_with_followers(), policies(), st.lists(st.sampled_from(PROTECTED), max_size=2), st.data())
+def test_nothing_a_kept_image_needs_is_ever_expired(
+    repo: list[Image], policy: list[Rule], protected: list[str], data: Any
+) -> None:
+    in_use = (
+        {i.digest: "a test workload" for i in data.draw(st.lists(st.sampled_from(repo), max_size=3))}
+        if repo
+        else {}
+    )
+    plan = evaluate(repo, policy, NOW, Protections(tags=tuple(protected), in_use=in_use))
+    kept = {d.image.digest for d in plan.kept}
+    expired = {d.image.digest for d in plan.expired}
+    by_digest = {i.digest: i for i in repo}
+    for image in repo:
+        if image.digest in kept:
+            assert not (set(image.children) & expired), "a kept index lost a child"
+    for digest_ in expired:
+        image = by_digest[digest_]
+        assert image.subject not in kept, "a kept image lost its signature"
+        assert digest_ not in in_use
+        assert not any(matches_any(protected, tag) for tag in image.tags)
+    position = {d: n for n, layer in enumerate(plan.deletion_layers()) for d in layer}
+    assert set(position) == expired
+    for digest_, before in plan.prerequisites.items():
+        assert all(position[b] < position[digest_] for b in before)
+
+
+class _WatchfulRegistry(FakeRegistry):
+    """Fails the test if the janitor ever asks to delete a manifest that a present index lists or whose
+    subject is still present."""
+
+    def delete_images(self, repository: str, digests: Sequence[str]) -> Any:
+        present = {i.digest: i for i in self.contents[repository]}
+        for requested in digests:
+            assert not any(requested in i.children for i in present.values()), (
+                "child requested while its index stays"
+            )
+            subject = present[requested].subject
+            assert subject is None or subject not in present, "referrer requested while its subject stays"
+        return super().delete_images(repository, digests)
+
+
+@settings(max_examples=150, deadline=None)
+@given(registries_with_followers(), rule_documents(), st.data())
+def test_a_child_is_never_requested_while_its_index_stays(
+    repo: list[Image], documents: list[dict[str, Any]], data: Any
+) -> None:
+    refuse = {i.digest for i in data.draw(st.lists(st.sampled_from(repo), max_size=4))} if repo else set()
+    registry = _WatchfulRegistry(contents={"repo": list(repo)}, refuse=refuse)
+    report = _run(_config(documents, dry_run=False, protected=[]), registry, dry_run=False)
+    left = {i.digest for i in registry.contents["repo"]}
+    for image in registry.contents["repo"]:
+        assert set(image.children) <= left
+    assert report.totals()["imagesExpired"] == len(repo) - len(left)

@@ -1,0 +1,105 @@
+"""Workloads that hold image references, created in the local AWS (moto) through the real APIs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from devtools.local_ecr import ACCOUNT_ID
+
+
+def image_uri(
+    repository: str, *, tag: str | None = None, digest: str | None = None, region: str = "us-east-1"
+) -> str:
+    uri = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{repository}"
+    if tag:
+        uri += f":{tag}"
+    if digest:
+        uri += f"@{digest}"
+    return uri
+
+
+class Workloads:
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
+        self._clients: dict[str, Any] = {}
+        self._role: str | None = None
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    # -- ECS ------------------------------------------------------------------------------------------
+
+    def task_definition(self, family: str, *images: str) -> str:
+        containers = [{"name": f"c{n}", "image": uri, "memory": 128} for n, uri in enumerate(images)]
+        response = self.client("ecs").register_task_definition(family=family, containerDefinitions=containers)
+        return str(response["taskDefinition"]["taskDefinitionArn"])
+
+    def cluster(self, name: str) -> str:
+        """A cluster with one EC2 container instance, so that tasks can run."""
+        ecs, ec2 = self.client("ecs"), self.client("ec2")
+        ecs.create_cluster(clusterName=name)
+        ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        document = {"instanceId": instance, "region": self.region, "accountId": ACCOUNT_ID}
+        ecs.register_container_instance(cluster=name, instanceIdentityDocument=json.dumps(document))
+        return name
+
+    def service(self, cluster: str, name: str, task_definition: str) -> None:
+        self.client("ecs").create_service(
+            cluster=cluster, serviceName=name, taskDefinition=task_definition, desiredCount=1
+        )
+
+    def task(self, cluster: str, task_definition: str) -> str:
+        response = self.client("ecs").run_task(
+            cluster=cluster, taskDefinition=task_definition, count=1, launchType="EC2"
+        )
+        return str(response["tasks"][0]["taskArn"])
+
+    def retire_task_definition(self, arn: str) -> None:
+        self.client("ecs").deregister_task_definition(taskDefinition=arn)
+
+    # -- Lambda ---------------------------------------------------------------------------------------
+
+    def _execution_role(self) -> str:
+        if self._role is None:
+            iam = self.client("iam")
+            self._role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        return self._role
+
+    def lambda_function(self, name: str, uri: str) -> None:
+        self.client("lambda").create_function(
+            FunctionName=name, PackageType="Image", Code={"ImageUri": uri}, Role=self._execution_role()
+        )
+
+    def lambda_version(self, name: str, uri: str, alias: str | None = None) -> str:
+        """Point the function at `uri`, publish a version and optionally alias it."""
+        client = self.client("lambda")
+        client.update_function_code(FunctionName=name, ImageUri=uri)
+        version = str(client.publish_version(FunctionName=name)["Version"])
+        if alias:
+            client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+        return version
+
+    # -- Batch and lists ------------------------------------------------------------------------------
+
+    def batch_job_definition(self, name: str, uri: str) -> None:
+        self.client("batch").register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={"image": uri, "vcpus": 1, "memory": 128},
+        )
+
+    def ssm_list(self, name: str, *uris: str) -> str:
+        self.client("ssm").put_parameter(Name=name, Type="StringList", Value=",".join(uris))
+        return f"ssm:{name}"
+
+    def s3_list(self, bucket: str, key: str, *uris: str) -> str:
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body="\n".join(["# image URIs in use", *uris]).encode())
+        return f"s3://{bucket}/{key}"
