@@ -15,6 +15,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -118,11 +119,32 @@ def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
             "platform/terraform-runner", pushed_at=days_ago(rng.uniform(0, 300)), size_bytes=400 * MB
         )
 
-    seeder.repository("sandbox/alice-test", {"team": "sandbox"})
-    for _ in range(15):
-        seeder.image("sandbox/alice-test", pushed_at=days_ago(rng.uniform(0, 200)), size_bytes=60 * MB)
+    # Sandboxes are in propagate mode: one has no lifecycle policy yet, one a hand-edited one, one the
+    # standard one. A batch job still uses an old sandbox image, which ECR's own policy will expire.
+    ecr = workloads.client("ecr")
+    sandbox_policy = next(t for t in shipped_config()["targets"] if t["mode"] == "propagate")["policy"]
+    hand_edited = json.loads(json.dumps(sandbox_policy))
+    hand_edited["rules"][1]["selection"]["countNumber"] = 30
+    for name, policy in (
+        ("sandbox/alice-test", None),
+        ("sandbox/bob-spike", hand_edited),
+        ("sandbox/carol-poc", sandbox_policy),
+    ):
+        seeder.repository(name, {"team": "sandbox"})
+        digests = [
+            seeder.image(name, pushed_at=days_ago(rng.uniform(0, 200)), size_bytes=60 * MB) for _ in range(15)
+        ]
+        if policy is not None:
+            ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=json.dumps(policy, indent=2))
+        if name == "sandbox/alice-test":
+            workloads.batch_job_definition("alice-nightly-report", image_uri(name, digest=digests[0]))
 
     return {name: len(seeder.images_left(name)) for name in sorted(seeder.backend.repositories)}
+
+
+def shipped_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "ecr-janitor.yaml").read_text())
+    return loaded
 
 
 def _cli(
@@ -161,7 +183,7 @@ def main() -> int:
         )
         seeder = Seeder(ecr, REGION)
         before = seed_demo_registry(seeder, datetime.now(UTC))
-        shipped = yaml.safe_load((ROOT / "ecr-janitor.yaml").read_text())
+        shipped = shipped_config()
         demo_config = OUT / "ecr-janitor.yaml"
         demo_config.write_text(
             "# The shipped ecr-janitor.yaml with dryRun switched off, so that `run` really deletes.\n"
@@ -197,6 +219,8 @@ def main() -> int:
             if line.startswith("{")
         ]
         deletions = [line for line in audit if line.get("event") == "deletion"]
+        print("(sandbox/* are in propagate mode: ECR itself expires their images within 24 hours of the")
+        print(" policy; the local registry stores lifecycle policies but, like moto, never enforces them.)")
         print(f"\nImages still expirable after the run: {left}")
         print(f"BatchDeleteImage calls during the dry run: {deletes_during_plan}")
         print(

@@ -33,6 +33,7 @@ ACCOUNT_ID = DEFAULT_ACCOUNT_ID
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_BATCH_IDS = 100
+MIN_POLICY_TEXT, MAX_POLICY_TEXT = 100, 30_720
 _SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 StartResponse = Callable[..., Any]
@@ -94,6 +95,8 @@ class StrictEcr:
     """(region, repository, digest) -> subjectManifestDigest of an OCI referrer."""
     unreadable_manifests: set[str] = field(default_factory=set)
     """Digests BatchGetImage reports as failures."""
+    lifecycle_policies: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(region, repository) -> lifecycle policy text, kept here: moto rejects valid ECR grammar."""
     referenced_child_requests: int = 0
     """How often BatchDeleteImage was asked for a manifest that a present index lists."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -107,6 +110,7 @@ class StrictEcr:
             self.subjects.clear()
             self.unreadable_manifests.clear()
             self.referenced_child_requests = 0
+            self.lifecycle_policies.clear()
 
     def count(self, operation: str | None = None, service: str = "ecr") -> int:
         with self._lock:
@@ -229,6 +233,46 @@ class StrictEcr:
             digest = image_id.get("imageDigest")
             if digest and digest not in answered and digest not in present:
                 answer["imageIds"].append({"imageDigest": digest})
+        return answer
+
+    # moto's lifecycle-policy validator rejects what ECR accepts (transition, sinceImagePulled, storageClass).
+    def _op_PutLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        name = body["repositoryName"]
+        self.repository(region, name)
+        text = body.get("lifecyclePolicyText", "")
+        if not MIN_POLICY_TEXT <= len(text) <= MAX_POLICY_TEXT:
+            raise EcrError(
+                "InvalidParameterException",
+                f"lifecyclePolicyText must be {MIN_POLICY_TEXT} to {MAX_POLICY_TEXT} characters long",
+            )
+        try:
+            rules = json.loads(text)["rules"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise EcrError("InvalidParameterException", "Invalid parameter: lifecyclePolicyText") from error
+        if not isinstance(rules, list) or not rules:
+            raise EcrError("InvalidParameterException", "Invalid parameter: lifecyclePolicyText")
+        self.lifecycle_policies[(region, name)] = text
+        return {"registryId": ACCOUNT_ID, "repositoryName": name, "lifecyclePolicyText": text}
+
+    def _op_GetLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        name = body["repositoryName"]
+        self.repository(region, name)
+        if (region, name) not in self.lifecycle_policies:
+            raise EcrError(
+                "LifecyclePolicyNotFoundException",
+                f"Lifecycle policy does not exist for the repository with name '{name}' "
+                f"in the registry with id '{ACCOUNT_ID}'",
+            )
+        return {
+            "registryId": ACCOUNT_ID,
+            "repositoryName": name,
+            "lifecyclePolicyText": self.lifecycle_policies[(region, name)],
+            "lastEvaluatedAt": time.time(),
+        }
+
+    def _op_DeleteLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        answer = self._op_GetLifecyclePolicy(environ, region, body)
+        del self.lifecycle_policies[(region, body["repositoryName"])]
         return answer
 
     def _op_BatchGetImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:

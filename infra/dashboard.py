@@ -32,6 +32,10 @@ LAST_RUN: tuple[MetricSpec, ...] = (
     m.REPOSITORIES_SKIPPED,
     m.REPOSITORIES_BLOCKED,
     m.IN_USE_SOURCES_FAILED,
+    m.POLICIES_CREATED,
+    m.POLICIES_UPDATED,
+    m.POLICIES_UNCHANGED,
+    m.POLICY_DRIFT,
     m.IMAGES_SCANNED,
     m.IMAGES_EXPIRABLE,
     m.IMAGES_EXPIRED,
@@ -66,8 +70,11 @@ PANELS: tuple[GraphPanel, ...] = (
         (m.IMAGES_PROTECTED, m.DELETE_FAILURES),
         right=(m.IMAGES_SCANNED,),
     ),
-    # Propagate mode, once metrics.py has these specs:
-    # GraphPanel("Lifecycle policies", (m.POLICIES_CREATED, m.POLICIES_UPDATED, m.POLICY_DRIFT)),
+    GraphPanel(
+        "Lifecycle policies (propagate mode)",
+        (m.POLICIES_CREATED, m.POLICIES_UPDATED, m.POLICY_DRIFT),
+        right=(m.POLICIES_UNCHANGED,),
+    ),
 )
 
 # Log lines of ecr_janitor.audit that the Logs Insights widgets read (tests check the function writes them).

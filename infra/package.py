@@ -21,7 +21,9 @@ PACKAGE_NAME = PACKAGE_DIR.name
 
 def config_document(config: Config) -> str:
     """The config as the deployed function reads it: JSON, stable key order, checked to round-trip."""
-    document = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # Only what the user wrote: defaults come from the same code in the asset, and a key that only applies
+    # to one mode (onDrift) must not appear on a target of the other.
+    document = config.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
     if parse_config(document, f"<{CONFIG_FILE_NAME}>") != config:
         raise RuntimeError(f"the config does not survive its conversion to {CONFIG_FILE_NAME}; this is a bug")
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ecr_janitor.in_use import SourceFailure
+from ecr_janitor.lifecycle import PolicyStatus
 from ecr_janitor.observability import logger
 from ecr_janitor.policy import Decision
 from ecr_janitor.registry import DeleteFailure
@@ -29,6 +32,25 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
             "bytes_expirable": report.bytes_expirable,
             "bytes_reclaimed": report.bytes_reclaimed,
             "delete_failures": len(report.delete_failures),
+            "policy_status": report.policy.status.value if report.policy else None,
+            "policy_written": report.policy.written if report.policy else None,
+            "policy_differences": list(report.policy.differences) if report.policy else None,
+        },
+    )
+
+
+def policy_written(
+    region: str, repository: str, status: PolicyStatus, *, previous: Any, written: Any
+) -> None:
+    logger.info(
+        "lifecycle policy written",
+        extra={
+            "event": "policy_written",
+            "region": region,
+            "repository": repository,
+            "policy_status": status.value,
+            "previous_policy": previous,
+            "policy": written,
         },
     )
 

@@ -210,10 +210,14 @@ class Target(_Model):
     exclude: list[StrictStr] = Field(default_factory=list)
     mode: Mode
     policy: LifecyclePolicy
+    on_drift: Literal["overwrite", "report"] = "overwrite"
+    """Propagate mode: replace a repository's own, different policy, or only report it."""
 
     @model_validator(mode="after")
     def _mode_rules(self) -> Self:
         problems: list[str] = []
+        if self.mode == "retain" and "on_drift" in self.model_fields_set:
+            problems.append("onDrift applies to mode propagate only")
         for rule in self.policy.ordered_rules():
             sel = rule.selection
             if self.mode == "retain":

@@ -14,15 +14,16 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_janitor import audit, aws
+from ecr_janitor import audit, aws, lifecycle
 from ecr_janitor.aws import default_region, error_code, error_message
 from ecr_janitor.config import SKIP_TAG_KEY, SKIP_TAG_VALUE, Config, Target
 from ecr_janitor.in_use import InUseReader, InUseSnapshot
-from ecr_janitor.model import Repository
-from ecr_janitor.policy import Protections, RepositoryPlan, evaluate
+from ecr_janitor.lifecycle import PolicyStatus
+from ecr_janitor.model import Image, Repository
+from ecr_janitor.policy import Decision, Protections, RepositoryPlan, evaluate
 from ecr_janitor.references import ImageReference, pinned_images, references_by_repository
 from ecr_janitor.registry import DeleteFailure, DeleteResult, EcrRegistry, IndexUnreadableError
-from ecr_janitor.report import RegionFailure, RepositoryReport, RunReport, Status
+from ecr_janitor.report import PolicyOutcome, RegionFailure, RepositoryReport, RunReport, Status
 
 AWS_ERRORS = (ClientError, BotoCoreError)
 NOT_ATTEMPTED = "NotAttempted"
@@ -131,29 +132,85 @@ class _Repository:
         message: str = "",
         plan: RepositoryPlan | None = None,
         deletion: DeleteResult | None = None,
+        policy: PolicyOutcome | None = None,
     ) -> RepositoryReport:
         return RepositoryReport(
-            self.repository, self.target.mode, self.index, self.target.label, status, message, plan, deletion
+            self.repository,
+            self.target.mode,
+            self.index,
+            self.target.label,
+            status,
+            message,
+            plan,
+            deletion,
+            policy,
         )
 
+    def protections(self, images: Sequence[Image], references: Sequence[ImageReference]) -> Protections:
+        return Protections(
+            tags=tuple(self.config.protect.tags), in_use=pinned_images(self.repository, images, references)
+        )
+
+    def propagate(self, references: Sequence[ImageReference]) -> RepositoryReport:
+        """Put the target's policy where it is missing or (onDrift: overwrite) differs; preview its effect."""
+        name, policy = self.repository.name, self.target.policy
+        current = lifecycle.parse_policy_text(self.registry.lifecycle_policy(name))
+        wanted = policy.document()
+        status = lifecycle.decide(current, wanted, self.target.on_drift)
+        preview: RepositoryPlan | None = None
+        at_risk: tuple[Decision, ...] = ()
+        # The preview costs a full image listing: always in a dry run, and in a real run when the policy
+        # is about to change what ECR does.
+        if status is not PolicyStatus.DRIFTED and (
+            self.request.dry_run or status is not PolicyStatus.UNCHANGED
+        ):
+            try:
+                images = self.registry.images(name)
+            except IndexUnreadableError as error:
+                return self.outcome(Status.FAILED, f"{error}; the policy was not written")
+            rules, now = policy.ordered_rules(), self.request.now
+            preview = evaluate(images, rules, now)
+            protected = evaluate(images, rules, now, self.protections(images, references))
+            expired_by_ecr = {d.image.digest for d in preview.expired}
+            at_risk = tuple(d for d in protected.protected if d.image.digest in expired_by_ecr)
+        write = not self.request.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
+        if write:
+            self.registry.put_lifecycle_policy(name, policy.text())
+            audit.policy_written(self.repository.region, name, status, previous=current, written=wanted)
+        outcome = PolicyOutcome(
+            status,
+            write,
+            self.target.on_drift,
+            tuple(lifecycle.differences(current, wanted)),
+            preview,
+            at_risk,
+        )
+        state = Status.PLANNED if self.request.dry_run else Status.APPLIED
+        return self.outcome(state, policy=outcome)
+
     def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
-        name = self.repository.name
         try:
             tags = self.registry.repository_tags(self.repository)
             if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
                 return self.outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
-            images = self.registry.images(name)
+            if self.target.mode == "propagate":
+                return self.propagate(references)
+            return self.retain(references)
         except AWS_ERRORS as error:
             return self.outcome(Status.FAILED, _describe_failure(error))
+
+    def retain(self, references: Sequence[ImageReference]) -> RepositoryReport:
+        """Evaluate the policy here and delete what it expires, unless a protection vetoes it."""
+        name = self.repository.name
+        try:
+            images = self.registry.images(name)
         except IndexUnreadableError as error:
             return self.outcome(
                 Status.FAILED, f"{error}; nothing deleted while an index's children are unknown"
             )
-
-        protections = Protections(
-            tags=tuple(self.config.protect.tags), in_use=pinned_images(self.repository, images, references)
+        plan = evaluate(
+            images, self.target.policy.ordered_rules(), self.request.now, self.protections(images, references)
         )
-        plan = evaluate(images, self.target.policy.ordered_rules(), self.request.now, protections)
         if self.blocked and plan.expired:
             return self.outcome(Status.BLOCKED, f"deletions withheld: {self.blocked}", plan=plan)
         if self.request.dry_run or not plan.expired:

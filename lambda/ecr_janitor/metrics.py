@@ -35,6 +35,14 @@ REPOSITORIES_BLOCKED = MetricSpec(
 IN_USE_SOURCES_FAILED = MetricSpec(
     "InUseSourcesFailed", "Count", "ECS, Lambda, Batch or image-list sources that could not be read"
 )
+POLICIES_CREATED = MetricSpec("PoliciesCreated", "Count", "Propagate: lifecycle policies put where none was")
+POLICIES_UPDATED = MetricSpec(
+    "PoliciesUpdated", "Count", "Propagate: differing lifecycle policies overwritten"
+)
+POLICIES_UNCHANGED = MetricSpec("PoliciesUnchanged", "Count", "Propagate: repositories already on the policy")
+POLICY_DRIFT = MetricSpec(
+    "PolicyDrift", "Count", "Propagate: differing policies left in place (onDrift: report)"
+)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", "Wall time of the run")
 DRY_RUN = MetricSpec("DryRun", "Count", "1 when the run wrote nothing, else 0")
 
@@ -51,6 +59,10 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     REPOSITORIES_FAILED,
     REPOSITORIES_BLOCKED,
     IN_USE_SOURCES_FAILED,
+    POLICIES_CREATED,
+    POLICIES_UPDATED,
+    POLICIES_UNCHANGED,
+    POLICY_DRIFT,
     RUN_DURATION,
     DRY_RUN,
 )

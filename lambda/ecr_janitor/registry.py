@@ -102,6 +102,19 @@ class EcrRegistry:
                 raise IndexUnreadableError(f"{what}, e.g. {missing[0]}")
         return children
 
+    def lifecycle_policy(self, repository: str) -> str | None:
+        """The repository's lifecycle policy text, or None when it has none."""
+        try:
+            response = self._client.get_lifecycle_policy(repositoryName=repository)
+        except ClientError as error:
+            if error_code(error) == "LifecyclePolicyNotFoundException":
+                return None
+            raise
+        return str(response["lifecyclePolicyText"])
+
+    def put_lifecycle_policy(self, repository: str, text: str) -> None:
+        self._client.put_lifecycle_policy(repositoryName=repository, lifecyclePolicyText=text)
+
     def delete_images(self, repository: str, digests: Sequence[str]) -> DeleteResult:
         """Delete by digest, 100 a call. A call that fails as a whole stops the deletions there."""
         deleted: list[str] = []

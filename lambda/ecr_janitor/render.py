@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ecr_janitor.config import Config
+from ecr_janitor.lifecycle import PolicyStatus
 from ecr_janitor.policy import ReasonCode
 from ecr_janitor.report import RepositoryReport, RunReport, Status
 
@@ -24,12 +25,21 @@ def human_bytes(size: int) -> str:
 
 def render(report: RunReport, config: Config | None = None) -> str:
     lines = [_headline(report), ""]
-    rows = [_row(r, report.dry_run) for r in report.repositories]
-    if rows:
-        lines.extend(
-            _table(_header(report.dry_run), rows, details=[_breakdown(r) for r in report.repositories])
-        )
-    else:
+    retained = [r for r in report.repositories if r.policy is None]
+    propagated = [r for r in report.repositories if r.policy is not None]
+    if retained:
+        rows = [_row(r, report.dry_run) for r in retained]
+        lines.extend(_table(_header(report.dry_run), rows, details=[_breakdown(r) for r in retained]))
+    if propagated:
+        if retained:
+            lines.append("")
+        lines += [
+            "Lifecycle policies (propagate mode). ECR enforces them itself, on its own schedule",
+            "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
+        ]
+        rows = [_policy_row(r) for r in propagated]
+        lines.extend(_table(_POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
+    if not report.repositories:
         lines.append("No repository is covered by a target.")
     failures = [r for r in report.repositories if r.failed and r.status is not Status.BLOCKED]
     if failures or report.region_failures or report.in_use_failures:
@@ -106,6 +116,44 @@ def _row(r: RepositoryReport, dry_run: bool) -> list[str]:
     ]
 
 
+_POLICY_HEADER = ["REGION", "REPOSITORY", "POLICY", "IMAGES", "ECR WILL EXPIRE", "SIZE", "AT RISK"]
+
+
+def _policy_row(r: RepositoryReport) -> list[str]:
+    assert r.policy is not None
+    status = r.policy.status
+    label = status.value
+    if status in (PolicyStatus.CREATED, PolicyStatus.UPDATED) and not r.policy.written:
+        label = f"would be {status.value}"
+    elif status is PolicyStatus.DRIFTED:
+        label = "drifted (reported)"
+    preview = r.policy.preview
+    if preview is None:
+        return [r.repository.region, r.repository.name, label, "-", "-", "-", "-"]
+    return [
+        r.repository.region,
+        r.repository.name,
+        label,
+        str(len(preview.decisions)),
+        str(len(preview.expired)),
+        f"up to {human_bytes(preview.bytes_expired)}",
+        str(len(r.policy.at_risk)),
+    ]
+
+
+def _policy_details(r: RepositoryReport) -> str:
+    assert r.policy is not None
+    notes = [f"differs: {difference}" for difference in r.policy.differences[:3]]
+    if len(r.policy.differences) > 3:
+        notes.append(f"… {len(r.policy.differences) - 3} more differences (see --json)")
+    for decision in r.policy.at_risk[:3]:
+        tags = f" ({', '.join(decision.image.tags)})" if decision.image.tags else ""
+        notes.append(f"at risk: {decision.image.digest[:19]}…{tags} {decision.reason.detail}")
+    if len(r.policy.at_risk) > 3:
+        notes.append(f"… {len(r.policy.at_risk) - 3} more at risk (see --json)")
+    return "\n".join(notes)
+
+
 def _breakdown(r: RepositoryReport) -> str:
     if r.plan is None:
         return ""
@@ -139,7 +187,7 @@ _PHRASES = {
 
 def _table(header: list[str], rows: Sequence[list[str]], details: Sequence[str]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows] if i < len(row)) for i in range(len(header))]
-    numeric = {"IMAGES", "KEEP", "PROTECTED", "WOULD EXPIRE", "EXPIRED"}
+    numeric = {"IMAGES", "KEEP", "PROTECTED", "WOULD EXPIRE", "EXPIRED", "ECR WILL EXPIRE", "AT RISK"}
 
     def fmt(row: list[str]) -> str:
         cells = [
@@ -152,8 +200,7 @@ def _table(header: list[str], rows: Sequence[list[str]], details: Sequence[str])
     lines = [fmt(header)]
     for row, detail in zip(rows, details, strict=True):
         lines.append(fmt(row))
-        if detail:
-            lines.append(" " * (widths[0] + 2) + detail)
+        lines += [" " * (widths[0] + 2) + part for part in detail.splitlines()]
     return lines
 
 
@@ -175,4 +222,21 @@ def _totals(report: RunReport) -> list[str]:
             f"{t['deleteFailures']} delete failures"
         )
     status = "FAILED" if report.has_failures else "OK"
-    return [f"Totals [{status}]: {covered}", f"  {outcome}", f"  took {report.duration_seconds:.1f}s"]
+    lines = [f"Totals [{status}]: {covered}", f"  {outcome}"]
+    if any(r.policy is not None for r in report.repositories):
+        created, updated = (
+            ("policiesToCreate", "policiesToUpdate")
+            if report.dry_run
+            else (
+                "policiesCreated",
+                "policiesUpdated",
+            )
+        )
+        verb = "would be " if report.dry_run else ""
+        lines.append(
+            f"  lifecycle policies: {t[created]} {verb}created, {t[updated]} {verb}updated, "
+            f"{t['policiesUnchanged']} unchanged, {t['policyDrift']} drifted · ECR will expire "
+            f"{t['previewImagesExpirable']} images (up to {human_bytes(t['previewBytesExpirable'])}), "
+            f"{t['previewImagesAtRisk']} of them at risk"
+        )
+    return [*lines, f"  took {report.duration_seconds:.1f}s"]

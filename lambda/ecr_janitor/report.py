@@ -9,11 +9,17 @@ from enum import StrEnum
 from typing import Any
 
 from ecr_janitor.in_use import SourceFailure
+from ecr_janitor.lifecycle import PolicyStatus
 from ecr_janitor.model import Repository
 from ecr_janitor.policy import Decision, RepositoryPlan, Verdict
 from ecr_janitor.registry import DeleteFailure, DeleteResult
 
 REPORT_VERSION = 1
+PREVIEW_NOTE = (
+    "What ECR itself will expire under this lifecycle policy, on its own schedule (within 24 hours of "
+    "the policy being in place), without the janitor's protections: images in use or with protected "
+    "tags are expired too (see atRisk)."
+)
 
 
 class Status(StrEnum):
@@ -29,6 +35,22 @@ class Status(StrEnum):
     """Could not be evaluated; nothing in it was touched."""
     BLOCKED = "blocked"
     """Evaluated, but deletions were withheld: the region's in-use references are incomplete."""
+    APPLIED = "applied"
+    """Propagate mode: the policy is in place, or its drift reported (see the policy status)."""
+
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """Propagate mode's result for one repository."""
+
+    status: PolicyStatus
+    written: bool
+    on_drift: str
+    differences: tuple[str, ...] = ()
+    preview: RepositoryPlan | None = None
+    """What ECR will expire under the target's policy: the retain engine, without protections."""
+    at_risk: tuple[Decision, ...] = ()
+    """Images in `preview` that ECR will expire although the janitor would keep them (in use, ...)."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +63,14 @@ class RepositoryReport:
     message: str = ""
     plan: RepositoryPlan | None = None
     deletion: DeleteResult | None = None
+    policy: PolicyOutcome | None = None
 
     @property
     def images_scanned(self) -> int:
-        return len(self.plan.decisions) if self.plan else 0
+        if self.plan:
+            return len(self.plan.decisions)
+        preview = self.policy.preview if self.policy else None
+        return len(preview.decisions) if preview else 0
 
     @property
     def expirable(self) -> tuple[Decision, ...]:
@@ -102,6 +128,12 @@ class RunReport:
 
     def totals(self) -> dict[str, int]:
         reports = self.repositories
+        policies = [r.policy for r in reports if r.policy is not None]
+        previews = [p.preview for p in policies if p.preview is not None]
+
+        def policy_count(status: PolicyStatus, *, written: bool | None = None) -> int:
+            return sum(p.status is status and written in (None, p.written) for p in policies)
+
         return {
             "repositories": len(reports),
             "repositoriesSkipped": sum(r.status is Status.SKIPPED for r in reports),
@@ -116,6 +148,15 @@ class RunReport:
             "bytesReclaimed": sum(r.bytes_reclaimed for r in reports),
             "imagesProtected": sum(r.protected_count for r in reports),
             "deleteFailures": sum(len(r.delete_failures) for r in reports),
+            "policiesCreated": policy_count(PolicyStatus.CREATED, written=True),
+            "policiesUpdated": policy_count(PolicyStatus.UPDATED, written=True),
+            "policiesToCreate": policy_count(PolicyStatus.CREATED, written=False),
+            "policiesToUpdate": policy_count(PolicyStatus.UPDATED, written=False),
+            "policiesUnchanged": policy_count(PolicyStatus.UNCHANGED),
+            "policyDrift": policy_count(PolicyStatus.DRIFTED),
+            "previewImagesExpirable": sum(len(p.expired) for p in previews),
+            "previewBytesExpirable": sum(p.bytes_expired for p in previews),
+            "previewImagesAtRisk": sum(len(p.at_risk) for p in policies),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -166,6 +207,26 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
         "deleteFailures": [
             {"digest": f.digest, "code": f.code, "message": f.message} for f in report.delete_failures
         ],
+        "policy": _policy_json(report.policy) if report.policy else None,
+    }
+
+
+def _policy_json(outcome: PolicyOutcome) -> dict[str, Any]:
+    preview = outcome.preview
+    return {
+        "status": outcome.status.value,
+        "written": outcome.written,
+        "onDrift": outcome.on_drift,
+        "differences": list(outcome.differences),
+        "preview": None
+        if preview is None
+        else {
+            "note": PREVIEW_NOTE,
+            "imagesExpirable": len(preview.expired),
+            "bytesExpirable": preview.bytes_expired,
+            "atRisk": [_decision_json(d) for d in outcome.at_risk],
+            "expired": [_decision_json(d) for d in preview.expired],
+        },
     }
 
 

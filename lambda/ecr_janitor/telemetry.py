@@ -23,6 +23,10 @@ def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
         m.REPOSITORIES_FAILED: totals["repositoriesFailed"],
         m.REPOSITORIES_BLOCKED: totals["repositoriesBlocked"],
         m.IN_USE_SOURCES_FAILED: totals["inUseSourcesFailed"],
+        m.POLICIES_CREATED: totals["policiesCreated"],
+        m.POLICIES_UPDATED: totals["policiesUpdated"],
+        m.POLICIES_UNCHANGED: totals["policiesUnchanged"],
+        m.POLICY_DRIFT: totals["policyDrift"],
         m.RUN_DURATION: round(report.duration_seconds, 3),
         m.DRY_RUN: 1 if report.dry_run else 0,
     }

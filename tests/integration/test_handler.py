@@ -212,3 +212,28 @@ def test_failures_are_reported_in_the_result_and_the_metrics(
     assert value(blob, m.REPOSITORIES_FAILED.name) == 1
     assert value(blob, m.DELETE_FAILURES.name) == 1
     assert value(blob, m.IMAGES_EXPIRED.name) == 3
+
+
+def test_propagated_policies_are_counted_and_audited(
+    local_ecr: LocalEcr,
+    seeder: Seeder,
+    deploy_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seeder.repository("sandbox/a")
+    seeder.repository("sandbox/b")
+    document = config_document(dry_run=False, mode="propagate")
+    deploy_config(dry_run=False, document=document)
+    policy_text = json.dumps(document["targets"][0]["policy"])
+    local_ecr.strict.lifecycle_policies[("us-east-1", "sandbox/b")] = policy_text
+    handler({}, FakeContext())
+    out, err = capsys.readouterr()
+    (blob,) = emf(out)
+    assert value(blob, m.POLICIES_CREATED.name) == 1
+    assert value(blob, m.POLICIES_UNCHANGED.name) == 1
+    assert value(blob, m.POLICIES_UPDATED.name) == 0
+    assert value(blob, m.POLICY_DRIFT.name) == 0
+    (written,) = [line for line in logged(err) if line.get("event") == "policy_written"]
+    assert (written["repository"], written["policy_status"]) == ("sandbox/a", "created")
+    assert "previous_policy" not in written  # there was none; Powertools leaves out empty fields
+    assert written["policy"] == document["targets"][0]["policy"]

@@ -29,7 +29,7 @@ def test_the_shipped_config_is_valid_and_a_dry_run() -> None:
     config = load_config(ROOT / "ecr-janitor.yaml")
     assert config.dry_run is True
     assert config.protect.in_use is True
-    assert [t.mode for t in config.targets] == ["retain", "retain"]
+    assert [t.mode for t in config.targets] == ["retain", "retain", "propagate"]
 
 
 def test_defaults_are_safe() -> None:
@@ -156,6 +156,17 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "targets[1] > repositories: Input should be a valid list" in problems
     assert "targets[1] > policy: required field is missing" in problems
     assert "targets[2] (*) > mode: Input should be 'retain' or 'propagate'" in problems
+
+
+def test_on_drift_belongs_to_propagate_targets() -> None:
+    assert parse_config(config_document(mode="propagate", onDrift="report")).targets[0].on_drift == "report"
+    assert parse_config(config_document(mode="propagate")).targets[0].on_drift == "overwrite"
+    problems = problems_of(config_document(onDrift="overwrite"))
+    assert problems == ["targets[0] (*): onDrift applies to mode propagate only"]
+    assert (
+        "Input should be 'overwrite' or 'report'"
+        in problems_of(config_document(mode="propagate", onDrift="x"))[0]
+    )
 
 
 def test_retain_mode_refuses_archival_rules() -> None:

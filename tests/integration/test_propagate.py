@@ -1,0 +1,248 @@
+"""Propagate mode against the strict local ECR: statuses, drift, dry runs, opt-outs, idempotence, the impact
+preview and failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from devtools.local_ecr import Fault, LocalEcr
+from devtools.seed import Seeder
+from devtools.workloads import Workloads, image_uri
+from ecr_janitor.cli import main
+from ecr_janitor.config import LifecyclePolicy
+from ecr_janitor.policy import evaluate
+from ecr_janitor.registry import EcrRegistry
+from tests.factories import rule
+
+NOW = datetime.now(UTC)
+POLICY: dict[str, Any] = {
+    "rules": [rule(1, "untagged", "sinceImagePushed", 3), rule(2, "any", "imageCountMoreThan", 4)]
+}
+
+
+def write_config(
+    tmp_path: Path, *, dry_run: bool = False, on_drift: str | None = None, policy: Any = None
+) -> Path:
+    target: dict[str, Any] = {"repositories": ["team/*"], "mode": "propagate", "policy": policy or POLICY}
+    if on_drift:
+        target["onDrift"] = on_drift
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump({"dryRun": dry_run, "protect": {"tags": ["release-*"]}, "targets": [target]})
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], config: Path, command: str = "run") -> tuple[int, dict[str, Any]]:
+    code = main([command, "--config", str(config), "--json"])
+    out, _ = capsys.readouterr()
+    return code, json.loads(out)
+
+
+def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["repository"]: r for r in report["repositories"]}
+
+
+def stored(name: str) -> Any:
+    return json.loads(boto3.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+
+
+def put(name: str, document: Any, *, indent: int | None = None) -> None:
+    boto3.client("ecr").put_lifecycle_policy(
+        repositoryName=name, lifecyclePolicyText=json.dumps(document, indent=indent)
+    )
+
+
+@pytest.fixture
+def registry(seeder: Seeder) -> dict[str, list[str]]:
+    """team/new (no policy), team/same (our policy, keys reordered), team/edited (a different policy),
+    team/frozen (opted out), other/app (no target), each with eight images."""
+    images: dict[str, list[str]] = {}
+    for name in ("team/new", "team/same", "team/edited", "team/frozen", "other/app"):
+        seeder.repository(name, {"ecr-janitor:skip": "true"} if name == "team/frozen" else None)
+        images[name] = [
+            seeder.image(name, pushed_at=NOW - timedelta(days=n * 5 + 1), tags=[f"v{n}"] if n % 2 else [])
+            for n in range(8)
+        ]
+    reversed_keys = {"rules": [dict(reversed(list(r.items()))) for r in POLICY["rules"]]}
+    put("team/same", reversed_keys, indent=3)
+    edited = json.loads(json.dumps(POLICY))
+    edited["rules"][1]["selection"]["countNumber"] = 30
+    put("team/edited", edited)
+    put("team/frozen", edited)
+    seeder.ecr.strict.calls.clear()  # what the janitor does is counted from here
+    return images
+
+
+def test_each_status_and_nothing_is_ever_deleted(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    seeder: Seeder,
+    registry: dict[str, list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run(capsys, write_config(tmp_path))
+    assert code == 0
+    repos = by_name(report)
+    assert {name: r["policy"]["status"] for name, r in repos.items() if r["policy"]} == {
+        "team/new": "created",
+        "team/same": "unchanged",
+        "team/edited": "updated",
+    }
+    assert all(r["status"] == "applied" for name, r in repos.items() if name != "team/frozen")
+    assert repos["team/frozen"]["status"] == "skipped"
+    assert "other/app" not in repos
+    # The opted-out and the uncovered repositories are never asked for their policy.
+    asked = {c.body.get("repositoryName") for c in local_ecr.strict.calls if "LifecyclePolicy" in c.operation}
+    assert asked.isdisjoint({"team/frozen", "other/app"})
+    assert stored("team/new") == POLICY
+    assert stored("team/edited") == POLICY
+    assert stored("team/frozen")["rules"][1]["selection"]["countNumber"] == 30
+    assert repos["team/edited"]["policy"]["differences"] == [
+        "rule 2: selection.countNumber: the repository has 30, the config has 4"
+    ]
+    assert local_ecr.strict.count("PutLifecyclePolicy") == 2
+    assert local_ecr.strict.count("BatchDeleteImage") == 0
+    for name, images in registry.items():
+        assert seeder.images_left(name) == set(images)
+    assert report["totals"]["policiesCreated"] == 1
+    assert report["totals"]["policiesUpdated"] == 1
+    assert report["totals"]["policiesUnchanged"] == 1
+
+
+def test_on_drift_report_creates_missing_policies_but_leaves_different_ones(
+    tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run(capsys, write_config(tmp_path, on_drift="report"))
+    assert code == 0
+    repos = by_name(report)
+    assert repos["team/edited"]["policy"]["status"] == "drifted"
+    assert repos["team/edited"]["policy"]["written"] is False
+    assert repos["team/edited"]["policy"]["differences"]
+    assert stored("team/edited")["rules"][1]["selection"]["countNumber"] == 30
+    assert stored("team/new") == POLICY
+    assert report["totals"]["policyDrift"] == 1
+    assert local_ecr.strict.count("PutLifecyclePolicy") == 1
+
+
+@pytest.mark.parametrize(("command", "dry_run"), [("plan", False), ("run", True)])
+def test_plans_and_dry_runs_write_nothing(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    dry_run: bool,
+) -> None:
+    code, report = run(capsys, write_config(tmp_path, dry_run=dry_run), command)
+    assert code == 0
+    assert local_ecr.strict.count("PutLifecyclePolicy") == 0
+    repos = by_name(report)
+    assert repos["team/new"]["policy"] | {"preview": None} == {
+        "status": "created",
+        "written": False,
+        "onDrift": "overwrite",
+        "differences": [],
+        "preview": None,
+    }
+    assert report["totals"]["policiesToCreate"] == 1
+    assert report["totals"]["policiesCreated"] == 0
+    with pytest.raises(boto3.client("ecr").exceptions.LifecyclePolicyNotFoundException):
+        boto3.client("ecr").get_lifecycle_policy(repositoryName="team/new")
+
+
+def test_a_second_run_writes_nothing_and_reads_no_images(
+    tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    assert run(capsys, config)[0] == 0
+    local_ecr.strict.calls.clear()
+    code, report = run(capsys, config)
+    assert code == 0
+    assert {r["policy"]["status"] for r in report["repositories"] if r["policy"]} == {"unchanged"}
+    assert local_ecr.strict.count("PutLifecyclePolicy") == 0
+    assert local_ecr.strict.count("DescribeImages") == 0
+
+
+def test_the_preview_is_what_the_retain_engine_expires_without_protections(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run(capsys, write_config(tmp_path), "plan")
+    assert code == 0
+    preview = by_name(report)["team/new"]["policy"]["preview"]
+    images = EcrRegistry.connect("us-east-1").images("team/new")
+    engine = evaluate(images, LifecyclePolicy.model_validate(POLICY).ordered_rules(), datetime.now(UTC))
+    assert {i["digest"] for i in preview["expired"]} == {d.image.digest for d in engine.expired}
+    assert preview["imagesExpirable"] == len(engine.expired) == 5
+    assert preview["bytesExpirable"] == engine.bytes_expired
+    assert "without the janitor's protections" in preview["note"]
+    # ECR will also expire an image a Batch job still uses: at risk.
+    assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(workloads_in_use, "in-use")}
+
+
+@pytest.fixture
+def workloads_in_use(local_ecr: LocalEcr, registry: dict[str, list[str]]) -> str:
+    used = registry["team/new"][6]
+    Workloads().batch_job_definition("nightly", image_uri("team/new", digest=used))
+    return used
+
+
+def test_archival_policies_ecr_accepts_are_propagated(
+    tmp_path: Path, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = rule(1, "any", "sinceImagePulled", 90)
+    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    policy = {"rules": [archive]}
+    code, _ = run(capsys, write_config(tmp_path, policy=policy))
+    assert code == 0
+    assert stored("team/new") == policy
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("GetLifecyclePolicy", "RepositoryNotFoundException"),
+        ("PutLifecyclePolicy", "AccessDeniedException"),
+        ("PutLifecyclePolicy", "ThrottlingException"),
+    ],
+)
+def test_a_failing_repository_is_reported_and_the_others_go_on(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    instant_retries: None,
+    operation: str,
+    code: str,
+) -> None:
+    local_ecr.strict.faults.append(Fault(operation, code, "injected", times=None, repository="team/edited"))
+    exit_code, report = run(capsys, write_config(tmp_path))
+    assert exit_code == 1
+    repos = by_name(report)
+    assert repos["team/edited"]["status"] == "failed"
+    assert repos["team/edited"]["message"].startswith(code)
+    assert repos["team/new"]["policy"]["status"] == "created"
+    local_ecr.strict.faults.clear()
+    assert stored("team/new") == POLICY
+    assert stored("team/edited")["rules"][1]["selection"]["countNumber"] == 30
+
+
+def test_throttling_is_retried(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    instant_retries: None,
+) -> None:
+    local_ecr.strict.faults.append(Fault("PutLifecyclePolicy", "ThrottlingException", "slow down", times=3))
+    code, _ = run(capsys, write_config(tmp_path))
+    assert code == 0
+    assert stored("team/new") == POLICY
+    assert stored("team/edited") == POLICY
