@@ -31,6 +31,7 @@ LAST_RUN: tuple[MetricSpec, ...] = (
     m.REPOSITORIES_FAILED,
     m.REPOSITORIES_SKIPPED,
     m.REPOSITORIES_BLOCKED,
+    m.REPOSITORIES_DEFERRED,
     m.IN_USE_SOURCES_FAILED,
     m.POLICIES_CREATED,
     m.POLICIES_UPDATED,
@@ -62,7 +63,13 @@ PANELS: tuple[GraphPanel, ...] = (
     GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (m.BYTES_RECLAIMED, m.BYTES_EXPIRABLE)),
     GraphPanel(
         "Repositories",
-        (m.REPOSITORIES_PROCESSED, m.REPOSITORIES_SKIPPED, m.REPOSITORIES_FAILED, m.REPOSITORIES_BLOCKED),
+        (
+            m.REPOSITORIES_PROCESSED,
+            m.REPOSITORIES_SKIPPED,
+            m.REPOSITORIES_FAILED,
+            m.REPOSITORIES_BLOCKED,
+            m.REPOSITORIES_DEFERRED,
+        ),
     ),
     GraphPanel("In-use sources that could not be read (deletions withheld)", (m.IN_USE_SOURCES_FAILED,)),
     GraphPanel(

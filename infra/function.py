@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from ecr_janitor.constants import (
@@ -22,6 +23,7 @@ from ecr_janitor.constants import (
     ENV_POWERTOOLS_LOG_LEVEL,
     ENV_POWERTOOLS_METRICS_NAMESPACE,
     ENV_POWERTOOLS_SERVICE_NAME,
+    ENV_STATE_PARAMETER,
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
@@ -104,6 +106,21 @@ class JanitorFunction(Construct):
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
+        # Where a run that ran out of time records where the next one starts (ecr_janitor.state).
+        self.resume_state = ssm.StringParameter(
+            self,
+            "ResumeState",
+            string_value="{}",
+            description="ECR Janitor: per region, the repository the next run starts with",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="KeepResumeState",
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[self.resume_state.parameter_arn],
+            )
+        )
+
         self.failure_queue = sqs.Queue(
             self,
             "FailedRuns",
@@ -148,6 +165,7 @@ class JanitorFunction(Construct):
                 ENV_POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
                 ENV_POWERTOOLS_LOG_LEVEL: "INFO",
                 ENV_CONFIG_PATH: f"{TASK_ROOT}/{CONFIG_FILE_NAME}",
+                ENV_STATE_PARAMETER: self.resume_state.parameter_name,
             },
         )
         Validations.of(self.role).acknowledge(

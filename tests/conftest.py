@@ -19,7 +19,14 @@ def _isolated_aws_environment(
     """No test may reach a real account or read the developer's AWS config."""
     empty = tmp_path_factory.getbasetemp() / "no-aws-config"
     empty.touch()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "ECR_JANITOR_CONFIG"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "ECR_JANITOR_CONFIG",
+        "ECR_JANITOR_STATE_PARAMETER",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))

@@ -111,3 +111,10 @@ def source_failed(failure: SourceFailure) -> None:
             "detail": failure.message,
         },
     )
+
+
+def deferred(region: str, count: int, resume_at: int) -> None:
+    logger.warning(
+        "repositories deferred to the next run",
+        extra={"event": "deferred", "region": region, "deferred": count, "resume_position": resume_at},
+    )

@@ -205,6 +205,17 @@ class Protect(_Model):
         return locations
 
 
+class Execution(_Model):
+    """How hard a run may push ECR, and when the Lambda stops starting repositories."""
+
+    workers: StrictInt = Field(default=16, ge=1, le=64)
+    """Repositories processed at the same time, per region."""
+    max_requests_per_second: StrictInt = Field(default=150, ge=1)
+    """All ECR calls of one region together; botocore's adaptive retries slow down further on throttling."""
+    reserve_seconds: StrictInt = Field(default=120, ge=10, le=600)
+    """The Lambda starts no repository with less time than this left, so none is cut off mid-batch."""
+
+
 class Target(_Model):
     repositories: list[StrictStr] = Field(min_length=1)
     exclude: list[StrictStr] = Field(default_factory=list)
@@ -255,6 +266,7 @@ class Config(_Model):
     dry_run: StrictBool = True
     regions: list[StrictStr] | None = Field(default=None, min_length=1)
     protect: Protect = Field(default_factory=Protect)
+    execution: Execution = Field(default_factory=Execution)
     targets: list[Target] = Field(min_length=1)
 
     @field_validator("regions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_janitor import janitor, telemetry
+from ecr_janitor import aws, janitor, telemetry
 from ecr_janitor.config import load_config
-from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH
+from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH, ENV_STATE_PARAMETER
 from ecr_janitor.events import parse_event
 from ecr_janitor.observability import logger, metrics, tracer
+from ecr_janitor.state import ResumeState
 
 
 def config_path() -> Path:
@@ -23,6 +25,11 @@ def config_path() -> Path:
         return Path(configured)
     task_root = os.environ.get("LAMBDA_TASK_ROOT")
     return Path(task_root) / CONFIG_FILE_NAME if task_root else Path(CONFIG_FILE_NAME)
+
+
+def resume_state(region: str) -> ResumeState | None:
+    parameter = os.environ.get(ENV_STATE_PARAMETER)
+    return ResumeState(aws.client("ssm", region), parameter) if parameter else None
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -37,19 +44,28 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     regions = janitor.resolve_regions(config)
     if not regions:
         raise RuntimeError("no region: set `regions` in the config or AWS_REGION; nothing was done")
-    report = janitor.run_on_aws(
-        config, janitor.RunRequest("run", dry_run, reason, regions, datetime.now(UTC))
+    state = resume_state(aws.default_region() or regions[0])
+    seconds_left = context.get_remaining_time_in_millis() / 1000
+    run = janitor.RunRequest(
+        "run",
+        dry_run,
+        reason,
+        regions,
+        datetime.now(UTC),
+        deadline=time.monotonic() + seconds_left - config.execution.reserve_seconds,
+        resume=state.load() if state else {},
+        details=False,
     )
+    report = janitor.run_on_aws(config, run)
+    if state:
+        state.save(report.resume)
     telemetry.publish(report, metrics)
     return {
         "status": "failed" if report.has_failures else "ok",
         "dryRun": report.dry_run,
         "dryRunReason": report.dry_run_reason,
         "totals": report.totals(),
+        "resume": report.resume,
         "regionFailures": [asdict(f) for f in report.region_failures],
-        "failedRepositories": [
-            {"region": r.repository.region, "repository": r.repository.name, "message": r.message}
-            for r in report.repositories
-            if r.failed
-        ],
+        "failedRepositories": [asdict(f) for f in report.failed_repositories],
     }

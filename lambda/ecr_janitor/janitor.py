@@ -8,8 +8,10 @@ deleted.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +23,7 @@ from ecr_janitor.in_use import InUseReader, InUseSnapshot
 from ecr_janitor.lifecycle import PolicyStatus
 from ecr_janitor.model import Image, Repository
 from ecr_janitor.policy import Decision, Protections, RepositoryPlan, evaluate
+from ecr_janitor.ratelimit import RateLimiter
 from ecr_janitor.references import ImageReference, pinned_images, references_by_repository
 from ecr_janitor.registry import DeleteFailure, DeleteResult, EcrRegistry, IndexUnreadableError
 from ecr_janitor.report import PolicyOutcome, RegionFailure, RepositoryReport, RunReport, Status
@@ -37,6 +40,13 @@ class RunRequest:
     dry_run_reason: str
     regions: Sequence[str]
     now: datetime
+    deadline: float | None = None
+    """`clock()` reading after which no repository is started (the Lambda's remaining time)."""
+    clock: Callable[[], float] = time.monotonic
+    resume: Mapping[str, int] = field(default_factory=dict)
+    """Region -> listing position to start from: where the previous run stopped."""
+    details: bool = True
+    """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
 
 
 def resolve_dry_run(config: Config, *, forced: bool, forced_by: str) -> tuple[bool, str]:
@@ -62,7 +72,12 @@ def run_on_aws(config: Config, request: RunRequest) -> RunReport:
     """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
     home_region = default_region() or request.regions[0]
     in_use = InUseReader(aws.client, config.protect).read(request.regions, home_region)
-    return run(config, request, EcrRegistry.connect, in_use)
+
+    def registry_for(region: str) -> EcrRegistry:
+        limiter = RateLimiter(config.execution.max_requests_per_second)
+        return EcrRegistry(limiter.attach(aws.client("ecr", region)), region)
+
+    return run(config, request, registry_for, in_use)
 
 
 def run(
@@ -78,6 +93,7 @@ def run(
         dry_run_reason=request.dry_run_reason,
         now=request.now,
         regions=list(request.regions),
+        details=request.details,
         in_use_failures=list(in_use.failures),
     )
     references = references_by_repository(in_use.references)
@@ -88,6 +104,20 @@ def run(
     return report
 
 
+def _listing(registry: EcrRegistry, start: int) -> Iterator[tuple[int, Repository]]:
+    """Every repository with its listing position, beginning at `start` and wrapping around, so a run
+    that resumes where the last one stopped still reaches every repository once. Streams: nothing is
+    held beyond the current page."""
+    for position, repository in enumerate(registry.repositories()):
+        if position >= start:
+            yield position, repository
+    if start:
+        for position, repository in enumerate(registry.repositories()):
+            if position >= start:
+                break
+            yield position, repository
+
+
 def _run_region(
     config: Config,
     request: RunRequest,
@@ -96,23 +126,48 @@ def _run_region(
     references: Mapping[str, list[ImageReference]],
     blocked: str,
 ) -> None:
-    try:
-        for repository in registry.repositories():
-            match = config.target_for(repository.name)
-            if match is None:
-                report.unmatched += 1
-                continue
-            index, target = match
-            context = _Repository(registry, repository, index, target, config, request, blocked)
-            outcome = context.process(references.get(repository.name, []))
-            audit.repository_outcome(outcome, dry_run=request.dry_run)
-            report.repositories.append(outcome)
-    except AWS_ERRORS as error:
-        failure = RegionFailure(
-            registry.region, error_code(error), f"listing repositories: {error_message(error)}"
-        )
-        audit.region_failed(failure)
-        report.region_failures.append(failure)
+    """Repositories in parallel on a bounded pool; reports are collected in listing order, so the result
+    is the one a sequential run gives. Past the deadline no repository is started: they are counted as
+    deferred and the next run starts with the first of them."""
+    workers = config.execution.workers
+    pending: deque[Future[RepositoryReport]] = deque()
+    first_deferred: int | None = None
+    deferred_here = 0
+
+    def collect() -> None:
+        outcome = pending.popleft().result()
+        audit.repository_outcome(outcome, dry_run=request.dry_run)
+        report.add(outcome)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
+        try:
+            for position, repository in _listing(registry, request.resume.get(registry.region, 0)):
+                match = config.target_for(repository.name)
+                if match is None:
+                    report.unmatched += 1
+                    continue
+                if request.deadline is not None and request.clock() >= request.deadline:
+                    first_deferred = position if first_deferred is None else first_deferred
+                    deferred_here += 1
+                    continue
+                index, target = match
+                context = _Repository(registry, repository, index, target, config, request, blocked)
+                pending.append(pool.submit(context.process, references.get(repository.name, [])))
+                while len(pending) >= 2 * workers:  # bounded: the listing never runs far ahead
+                    collect()
+        except AWS_ERRORS as error:
+            failure = RegionFailure(
+                registry.region, error_code(error), f"listing repositories: {error_message(error)}"
+            )
+            audit.region_failed(failure)
+            report.region_failures.append(failure)
+        finally:
+            while pending:
+                collect()
+    if first_deferred is not None:
+        report.deferred += deferred_here
+        report.resume[registry.region] = first_deferred
+        audit.deferred(registry.region, deferred_here, first_deferred)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ POLICIES_UNCHANGED = MetricSpec("PoliciesUnchanged", "Count", "Propagate: reposi
 POLICY_DRIFT = MetricSpec(
     "PolicyDrift", "Count", "Propagate: differing policies left in place (onDrift: report)"
 )
+REPOSITORIES_DEFERRED = MetricSpec(
+    "RepositoriesDeferred", "Count", "Repositories not reached before the time budget ran out; next run first"
+)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", "Wall time of the run")
 DRY_RUN = MetricSpec("DryRun", "Count", "1 when the run wrote nothing, else 0")
 
@@ -58,6 +61,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     REPOSITORIES_SKIPPED,
     REPOSITORIES_FAILED,
     REPOSITORIES_BLOCKED,
+    REPOSITORIES_DEFERRED,
     IN_USE_SOURCES_FAILED,
     POLICIES_CREATED,
     POLICIES_UPDATED,

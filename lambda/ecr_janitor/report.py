@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,55 +110,120 @@ class RegionFailure:
     message: str
 
 
+def repository_counts(r: RepositoryReport) -> Counter[str]:
+    """One repository's share of the run totals."""
+    policy = r.policy
+    preview = policy.preview if policy else None
+    counts: Counter[str] = Counter(
+        repositories=1,
+        repositoriesSkipped=r.status is Status.SKIPPED,
+        repositoriesFailed=r.status is Status.FAILED,
+        repositoriesBlocked=r.status is Status.BLOCKED,
+        imagesScanned=r.images_scanned,
+        imagesExpirable=len(r.expirable),
+        bytesExpirable=r.bytes_expirable,
+        imagesExpired=len(r.deleted_digests),
+        bytesReclaimed=r.bytes_reclaimed,
+        imagesProtected=r.protected_count,
+        deleteFailures=len(r.delete_failures),
+    )
+    if policy is not None:
+        written = "" if policy.status in (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED) else policy.written
+        key = {
+            (PolicyStatus.CREATED, True): "policiesCreated",
+            (PolicyStatus.UPDATED, True): "policiesUpdated",
+            (PolicyStatus.CREATED, False): "policiesToCreate",
+            (PolicyStatus.UPDATED, False): "policiesToUpdate",
+            (PolicyStatus.UNCHANGED, ""): "policiesUnchanged",
+            (PolicyStatus.DRIFTED, ""): "policyDrift",
+        }[(policy.status, written)]
+        counts[key] += 1
+        counts["previewImagesAtRisk"] += len(policy.at_risk)
+    if preview is not None:
+        counts["previewImagesExpirable"] += len(preview.expired)
+        counts["previewBytesExpirable"] += preview.bytes_expired
+    return counts
+
+
+TOTAL_KEYS = (
+    "repositories",
+    "repositoriesSkipped",
+    "repositoriesFailed",
+    "repositoriesBlocked",
+    "repositoriesDeferred",
+    "inUseSourcesFailed",
+    "repositoriesUnmatched",
+    "imagesScanned",
+    "imagesExpirable",
+    "bytesExpirable",
+    "imagesExpired",
+    "bytesReclaimed",
+    "imagesProtected",
+    "deleteFailures",
+    "policiesCreated",
+    "policiesUpdated",
+    "policiesToCreate",
+    "policiesToUpdate",
+    "policiesUnchanged",
+    "policyDrift",
+    "previewImagesExpirable",
+    "previewBytesExpirable",
+    "previewImagesAtRisk",
+)
+
+
+@dataclass(frozen=True)
+class FailedRepository:
+    region: str
+    repository: str
+    status: str
+    message: str
+
+
 @dataclass
 class RunReport:
+    """What a run did. Totals accumulate as repositories finish; per-image details are kept only when
+    `details` is set (the CLI), so the Lambda's memory doesn't grow with the registry."""
+
     command: str
     dry_run: bool
     dry_run_reason: str
     now: datetime
     regions: Sequence[str]
+    details: bool = True
     repositories: list[RepositoryReport] = field(default_factory=list)
+    failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
     in_use_failures: list[SourceFailure] = field(default_factory=list)
     unmatched: int = 0
+    deferred: int = 0
+    resume: dict[str, int] = field(default_factory=dict)
+    """Region -> listing position the next run starts from (only for regions this run didn't finish)."""
     duration_seconds: float = 0.0
+    _counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: RepositoryReport) -> None:
+        self._counts.update(repository_counts(outcome))
+        if self.details:
+            self.repositories.append(outcome)
+        if outcome.failed:
+            self.failed_repositories.append(
+                FailedRepository(
+                    outcome.repository.region, outcome.repository.name, outcome.status.value, outcome.message
+                )
+            )
 
     @property
     def has_failures(self) -> bool:
-        return bool(self.region_failures or self.in_use_failures) or any(r.failed for r in self.repositories)
+        return bool(self.region_failures or self.in_use_failures or self.failed_repositories)
 
     def totals(self) -> dict[str, int]:
-        reports = self.repositories
-        policies = [r.policy for r in reports if r.policy is not None]
-        previews = [p.preview for p in policies if p.preview is not None]
-
-        def policy_count(status: PolicyStatus, *, written: bool | None = None) -> int:
-            return sum(p.status is status and written in (None, p.written) for p in policies)
-
-        return {
-            "repositories": len(reports),
-            "repositoriesSkipped": sum(r.status is Status.SKIPPED for r in reports),
-            "repositoriesFailed": sum(r.status is Status.FAILED for r in reports) + len(self.region_failures),
-            "repositoriesBlocked": sum(r.status is Status.BLOCKED for r in reports),
-            "inUseSourcesFailed": len(self.in_use_failures),
-            "repositoriesUnmatched": self.unmatched,
-            "imagesScanned": sum(r.images_scanned for r in reports),
-            "imagesExpirable": sum(len(r.expirable) for r in reports),
-            "bytesExpirable": sum(r.bytes_expirable for r in reports),
-            "imagesExpired": sum(len(r.deleted_digests) for r in reports),
-            "bytesReclaimed": sum(r.bytes_reclaimed for r in reports),
-            "imagesProtected": sum(r.protected_count for r in reports),
-            "deleteFailures": sum(len(r.delete_failures) for r in reports),
-            "policiesCreated": policy_count(PolicyStatus.CREATED, written=True),
-            "policiesUpdated": policy_count(PolicyStatus.UPDATED, written=True),
-            "policiesToCreate": policy_count(PolicyStatus.CREATED, written=False),
-            "policiesToUpdate": policy_count(PolicyStatus.UPDATED, written=False),
-            "policiesUnchanged": policy_count(PolicyStatus.UNCHANGED),
-            "policyDrift": policy_count(PolicyStatus.DRIFTED),
-            "previewImagesExpirable": sum(len(p.expired) for p in previews),
-            "previewBytesExpirable": sum(p.bytes_expired for p in previews),
-            "previewImagesAtRisk": sum(len(p.at_risk) for p in policies),
-        }
+        counts = Counter(self._counts)
+        counts["repositoriesFailed"] += len(self.region_failures)
+        counts["inUseSourcesFailed"] = len(self.in_use_failures)
+        counts["repositoriesUnmatched"] = self.unmatched
+        counts["repositoriesDeferred"] = self.deferred
+        return {key: int(counts[key]) for key in TOTAL_KEYS}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -176,6 +242,7 @@ class RunReport:
                 {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
                 for f in self.in_use_failures
             ],
+            "resume": dict(self.resume),
             "repositories": [_repository_json(r) for r in self.repositories],
         }
 

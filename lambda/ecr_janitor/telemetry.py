@@ -22,6 +22,7 @@ def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
         m.REPOSITORIES_SKIPPED: totals["repositoriesSkipped"],
         m.REPOSITORIES_FAILED: totals["repositoriesFailed"],
         m.REPOSITORIES_BLOCKED: totals["repositoriesBlocked"],
+        m.REPOSITORIES_DEFERRED: totals["repositoriesDeferred"],
         m.IN_USE_SOURCES_FAILED: totals["inUseSourcesFailed"],
         m.POLICIES_CREATED: totals["policiesCreated"],
         m.POLICIES_UPDATED: totals["policiesUpdated"],

@@ -60,7 +60,18 @@ def test_environment_names_the_service_namespace_and_config_file(default: Synthe
         "POWERTOOLS_METRICS_NAMESPACE": "EcrJanitor",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "ECR_JANITOR_CONFIG": "/var/task/ecr-janitor.json",
+        "ECR_JANITOR_STATE_PARAMETER": {"Ref": next(iter(default.resources("AWS::SSM::Parameter")))},
     }
+
+
+def test_the_resume_state_is_the_only_parameter_the_function_writes(default: Synthesized) -> None:
+    (parameter_id,) = default.resources("AWS::SSM::Parameter")
+    assert default.only("AWS::SSM::Parameter")["Properties"]["Value"] == "{}"
+    writers = [s for s in _statements(default) if "ssm:PutParameter" in _actions(s)]
+    (statement,) = writers
+    assert _actions(statement) == {"ssm:GetParameter", "ssm:PutParameter"}
+    assert len(_resources(statement)) == 1
+    assert parameter_id in json.dumps(_resources(statement))
 
 
 def test_sized_for_large_registries_and_never_overlapping(default: Synthesized) -> None:
@@ -116,6 +127,8 @@ def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized)
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
     }
     assert not any(action.endswith("*") for action in allowed)
 
@@ -171,7 +184,7 @@ def test_nag_ids_match_the_arns_in_the_template(synth: Synth, regions: list[str]
 
 
 def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: Synthesized) -> None:
-    assert not [s for s in _statements(default) if _actions(s) & {"ssm:GetParameter", "s3:GetObject"}]
+    assert not [s for s in _statements(default) if s.get("Sid", "").startswith("ReadImageList")]
     config = parse_config(
         {**MINIMAL_CONFIG, "protect": {"extraImageLists": ["ssm:/ecr-janitor/in-use", "s3://lists/eks.txt"]}},
         "<test>",

@@ -46,6 +46,7 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         "AWS::IAM::Policy": 1,
         "AWS::SQS::Queue": 1,
         "AWS::SQS::QueuePolicy": 1,
+        "AWS::SSM::Parameter": 1,
         "AWS::Lambda::Function": 1,  # no CDK helper functions (log retention, custom resources)
         "AWS::Lambda::EventInvokeConfig": 1,
         "AWS::Events::Rule": 1,

@@ -9,13 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
 from ecr_janitor import metrics as m
 from ecr_janitor.config import ConfigError
-from ecr_janitor.constants import ENV_CONFIG_PATH, METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
+from ecr_janitor.constants import (
+    ENV_CONFIG_PATH,
+    ENV_STATE_PARAMETER,
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+    SERVICE_NAME,
+)
 from ecr_janitor.events import InvalidEventError
 from ecr_janitor.handler import handler
 from ecr_janitor.observability import metrics
@@ -44,9 +51,10 @@ class FakeContext:
     aws_request_id: str = "0f6b1c52-7d1e-4c3a-9a43-3f1f4d2c8d11"
     log_group_name: str = "/aws/lambda/ecr-janitor"
     log_stream_name: str = "2026/11/25/[$LATEST]abc"
+    remaining_ms: int = 900_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return self.remaining_ms
 
 
 @pytest.fixture(autouse=True)
@@ -237,3 +245,35 @@ def test_propagated_policies_are_counted_and_audited(
     assert (written["repository"], written["policy_status"]) == ("sandbox/a", "created")
     assert "previous_policy" not in written  # there was none; Powertools leaves out empty fields
     assert written["policy"] == document["targets"][0]["policy"]
+
+
+def test_a_run_out_of_time_defers_and_the_next_one_resumes(
+    local_ecr: LocalEcr,
+    seeder: Seeder,
+    deploy_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_STATE_PARAMETER, "/ecr-janitor/test/resume")
+    for name in ("svc/a", "svc/b", "svc/c"):
+        seeder.repository(name)
+        seeder.image(name, pushed_at=NOW - timedelta(days=30))
+    deploy_config(dry_run=False)
+
+    short = handler({}, FakeContext(remaining_ms=100_000))  # less than the 120 s reserve: nothing starts
+    out, _ = capsys.readouterr()
+    assert short["totals"]["repositoriesDeferred"] == 3
+    assert short["resume"] == {"us-east-1": 0}
+    assert value(emf(out)[0], m.REPOSITORIES_DEFERRED.name) == 3
+    assert local_ecr.strict.count("BatchDeleteImage") == 0
+    stored = boto3.client("ssm").get_parameter(Name="/ecr-janitor/test/resume")["Parameter"]["Value"]
+    assert json.loads(stored) == {"us-east-1": 0}
+
+    full = handler({}, FakeContext())
+    capsys.readouterr()
+    assert full["totals"]["repositoriesDeferred"] == 0
+    assert full["totals"]["imagesExpired"] == 3
+    assert (
+        json.loads(boto3.client("ssm").get_parameter(Name="/ecr-janitor/test/resume")["Parameter"]["Value"])
+        == {}
+    )

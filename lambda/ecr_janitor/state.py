@@ -1,0 +1,52 @@
+"""Where the previous run stopped, per region: one SSM parameter the Lambda reads and writes.
+
+When a registry is too large for one invocation, the run stops starting repositories before the
+timeout; the next run starts at the first repository it did not reach, so every repository is
+visited regularly however large the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecr_janitor.aws import error_code
+from ecr_janitor.observability import logger
+
+
+class ResumeState:
+    def __init__(self, client: Any, parameter: str) -> None:
+        self._client = client
+        self.parameter = parameter
+
+    def load(self) -> dict[str, int]:
+        """Region -> listing position; empty (start from the beginning) when unknown or unreadable."""
+        try:
+            text = self._client.get_parameter(Name=self.parameter)["Parameter"]["Value"]
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) != "ParameterNotFound":
+                logger.warning("resume state unreadable; starting from the first repository", exc_info=True)
+            return {}
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError:
+            loaded = None
+        if not isinstance(loaded, dict):
+            logger.warning("resume state is not a JSON object; starting from the first repository")
+            return {}
+        return {
+            str(region): int(position) for region, position in loaded.items() if isinstance(position, int)
+        }
+
+    def save(self, resume: dict[str, int]) -> None:
+        """Failing to save only means the next run starts from the beginning again."""
+        try:
+            self._client.put_parameter(
+                Name=self.parameter, Value=json.dumps(resume, sort_keys=True), Type="String", Overwrite=True
+            )
+        except (ClientError, BotoCoreError):
+            logger.error(
+                "resume state not saved; the next run starts from the first repository", exc_info=True
+            )
