@@ -6,7 +6,6 @@ import threading
 import time
 from typing import Any
 
-
 _EPSILON = 1e-6
 
 
