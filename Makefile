@@ -13,7 +13,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CONFIG ?= ecr-janitor.yaml
 
-.PHONY: help install demo test lint typecheck unit integration infra synth validate clean
+.PHONY: help install demo test lint typecheck unit integration infra synth validate bench clean
 
 help:
 	@echo "make demo      run the nightly job against a local registry: a dry run, then a real run"
@@ -21,6 +21,7 @@ help:
 	@echo "make install   only set up .venv and the pinned CDK CLI"
 	@echo "make validate  check ecr-janitor.yaml (CONFIG=path for another file)"
 	@echo "make synth     synthesize the CDK stack offline into cdk.out/"
+	@echo "make bench     benchmarks: ECR calls against the floor, speed-up, memory (BENCH_ARGS=--help)"
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -37,6 +38,9 @@ $(NODE_STAMP): package.json package-lock.json
 demo: install
 	$(PY) -m devtools.demo
 
+bench: $(PY_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
 synth: install
 	npx cdk synth --no-lookups -q -c config=$(CONFIG)
 
@@ -50,7 +54,7 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(PY_STAMP)
-	$(VENV)/bin/mypy lambda/ecr_janitor devtools tests app.py infra
+	$(VENV)/bin/mypy lambda/ecr_janitor devtools tests bench app.py infra
 
 unit: $(PY_STAMP)
 	$(PY) -m pytest -q tests/unit

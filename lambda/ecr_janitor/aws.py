@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from ecr_janitor import __version__
@@ -18,9 +20,18 @@ CLIENT_CONFIG = Config(
 )
 
 
+# Parsing botocore's service models is most of the cost of a new client; a shared loader parses each
+# once per process. Sessions stay fresh, so credentials and AWS_* settings are read as they are now.
+_MODELS = botocore.loaders.create_loader()
+
+
 def client(service: str, region: str) -> Any:
     """A client for `service` in `region`; honours AWS_ENDPOINT_URL and the standard credential chain."""
-    return boto3.session.Session().client(service, region_name=region, config=CLIENT_CONFIG)
+    core = botocore.session.Session()
+    core.register_component("data_loader", _MODELS)
+    return boto3.session.Session(botocore_session=core).client(
+        service, region_name=region, config=CLIENT_CONFIG
+    )
 
 
 def default_region() -> str | None:
