@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -170,6 +170,14 @@ TOTAL_KEYS = (
     "previewBytesExpirable",
     "previewImagesAtRisk",
 )
+
+
+def sum_totals(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Several runs' totals (RunReport.totals()) added up key by key: a fan-out run's workers."""
+    counts: Counter[str] = Counter()
+    for part in parts:
+        counts.update({key: int(part.get(key, 0)) for key in TOTAL_KEYS})
+    return {key: int(counts[key]) for key in TOTAL_KEYS}
 
 
 @dataclass(frozen=True)

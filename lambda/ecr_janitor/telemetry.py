@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_lambda_powertools import Metrics
 
 from ecr_janitor import metrics as m
@@ -9,7 +11,15 @@ from ecr_janitor.report import RunReport
 
 
 def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
-    totals = report.totals()
+    return metric_values_from_totals(
+        report.totals(), duration_seconds=report.duration_seconds, dry_run=report.dry_run
+    )
+
+
+def metric_values_from_totals(
+    totals: Mapping[str, int], *, duration_seconds: float, dry_run: bool
+) -> dict[m.MetricSpec, float]:
+    """The metrics of a run known only by its totals (RunReport.totals()): a fan-out run's summary."""
     return {
         m.IMAGES_SCANNED: totals["imagesScanned"],
         m.IMAGES_EXPIRABLE: totals["imagesExpirable"],
@@ -28,11 +38,21 @@ def metric_values(report: RunReport) -> dict[m.MetricSpec, float]:
         m.POLICIES_UPDATED: totals["policiesUpdated"],
         m.POLICIES_UNCHANGED: totals["policiesUnchanged"],
         m.POLICY_DRIFT: totals["policyDrift"],
-        m.RUN_DURATION: round(report.duration_seconds, 3),
-        m.DRY_RUN: 1 if report.dry_run else 0,
+        m.RUN_DURATION: round(duration_seconds, 3),
+        m.DRY_RUN: 1 if dry_run else 0,
     }
 
 
 def publish(report: RunReport, sink: Metrics) -> None:
-    for spec, value in metric_values(report).items():
+    _add(metric_values(report), sink)
+
+
+def publish_totals(
+    totals: Mapping[str, int], sink: Metrics, *, duration_seconds: float, dry_run: bool
+) -> None:
+    _add(metric_values_from_totals(totals, duration_seconds=duration_seconds, dry_run=dry_run), sink)
+
+
+def _add(values: Mapping[m.MetricSpec, float], sink: Metrics) -> None:
+    for spec, value in values.items():
         sink.add_metric(name=spec.name, unit=spec.unit, value=value)
