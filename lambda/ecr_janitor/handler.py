@@ -1,4 +1,8 @@
-"""The Lambda entry point. Thin: parse the event, load the deployed config, run, publish metrics."""
+"""The Lambda entry point. Thin: parse the event, load the deployed config, run, publish metrics.
+
+A `fanOut` event is one step of the fan-out state machine (ecr_janitor.fanout); anything else is the
+nightly run in one invocation.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_janitor import aws, janitor, telemetry
-from ecr_janitor.config import load_config
+from ecr_janitor import aws, fanout, janitor, telemetry
+from ecr_janitor.config import Config, load_config
 from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH, ENV_STATE_PARAMETER
-from ecr_janitor.events import parse_event
+from ecr_janitor.events import JanitorEvent, parse_event
 from ecr_janitor.observability import logger, metrics, tracer
 from ecr_janitor.state import ResumeState
 
@@ -34,10 +38,15 @@ def resume_state(region: str) -> ResumeState | None:
 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
     config = load_config(config_path())
+    if request.fan_out is not None:
+        return fanout.handle(request, config, context)  # only the summary step publishes metrics
+    return run(request, config, context)
+
+
+def run(request: JanitorEvent, config: Config, context: LambdaContext) -> dict[str, Any]:
     dry_run, reason = janitor.resolve_dry_run(
         config, forced=request.forces_dry_run, forced_by="the event asked for a dry run"
     )
@@ -60,6 +69,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if state:
         state.save(report.resume)
     telemetry.publish(report, metrics)
+    metrics.flush_metrics()
     return {
         "status": "failed" if report.has_failures else "ok",
         "dryRun": report.dry_run,
