@@ -36,6 +36,7 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_BATCH_IDS = 100
 MIN_POLICY_TEXT, MAX_POLICY_TEXT = 100, 30_720
+MIN_ARCHIVE_DAYS = 90
 _SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 StartResponse = Callable[..., Any]
@@ -97,6 +98,8 @@ class StrictEcr:
     """(region, repository, digest) -> subjectManifestDigest of an OCI referrer."""
     unreadable_manifests: set[str] = field(default_factory=set)
     """Digests BatchGetImage reports as failures."""
+    archived: set[tuple[str, str, str]] = field(default_factory=set)
+    """(region, repository, digest) in the archive storage class: hidden from DescribeImages unless asked."""
     lifecycle_policies: dict[tuple[str, str], str] = field(default_factory=dict)
     """(region, repository) -> lifecycle policy text, kept here: moto rejects valid ECR grammar."""
     referenced_child_requests: int = 0
@@ -111,6 +114,7 @@ class StrictEcr:
             self.pull_times.clear()
             self.subjects.clear()
             self.unreadable_manifests.clear()
+            self.archived.clear()
             self.referenced_child_requests = 0
             self.lifecycle_policies.clear()
 
@@ -192,6 +196,7 @@ class StrictEcr:
             name = body["repositoryName"]
             answer = {"imageDetails": [_image_detail(name, i) for i in self.repository(region, name).images]}
         details = _filter_tag_status(answer["imageDetails"], body, lambda d: d.get("imageTags"))
+        wanted_status = (body.get("filter") or {}).get("imageStatus", "ACTIVE")  # ECR's default: ACTIVE only
         for detail in details:
             key = (region, detail["repositoryName"], detail["imageDigest"])
             if key in self.pull_times:
@@ -199,9 +204,10 @@ class StrictEcr:
             if key in self.subjects:
                 detail["subjectManifestDigest"] = self.subjects[key]
                 detail["artifactMediaType"] = "application/vnd.dev.cosign.artifact.sig.v1+json"
+            detail["imageStatus"] = "ARCHIVED" if key in self.archived else "ACTIVE"
             # moto has no size for an index; ECR reports its largest child's
             detail.setdefault("imageSizeInBytes", 0)
-        answer["imageDetails"] = details
+        answer["imageDetails"] = [d for d in details if wanted_status in ("ANY", d["imageStatus"])]
         return _paginate(answer, "imageDetails", body)
 
     def _op_ListImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
@@ -285,6 +291,17 @@ class StrictEcr:
             raise EcrError("InvalidParameterException", "Invalid parameter: lifecyclePolicyText") from error
         if not isinstance(rules, list) or not rules:
             raise EcrError("InvalidParameterException", "Invalid parameter: lifecyclePolicyText")
+        for rule in rules:
+            selection, action = rule.get("selection", {}), rule.get("action", {})
+            if (
+                selection.get("countType") == "sinceImageTransitioned"
+                and action.get("type") == "expire"
+                and int(selection.get("countNumber", 0)) < MIN_ARCHIVE_DAYS
+            ):
+                raise EcrError(
+                    "InvalidParameterException",
+                    f"archived images can't be expired before {MIN_ARCHIVE_DAYS} days in archive",
+                )
         self.lifecycle_policies[(region, name)] = text
         return {"registryId": ACCOUNT_ID, "repositoryName": name, "lifecyclePolicyText": text}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ecr_janitor.model import Image, Repository
@@ -29,10 +29,23 @@ class FakeRegistry:
     refuse: set[str] = field(default_factory=set)
     """Digests whose deletion fails, as if ECR refused them."""
 
-    def delete_images(self, repository: str, digests: Sequence[str]) -> DeleteResult:
+    def delete_images(
+        self, repository: str, digests: Sequence[str], on_batch: Callable[[DeleteResult], None] | None = None
+    ) -> DeleteResult:
+        """Like ECR: every id is answered, deleted or refused (an absent one as ImageNotFound)."""
         self.delete_calls.append((repository, list(digests)))
+        present = {i.digest for i in self.contents[repository]}
         doomed = set(digests) - self.refuse
-        deleted = [i.digest for i in self.contents[repository] if i.digest in doomed]
         self.contents[repository] = [i for i in self.contents[repository] if i.digest not in doomed]
-        failures = [DeleteFailure(d, "KmsError", "refused") for d in digests if d in self.refuse]
-        return DeleteResult(tuple(deleted), tuple(failures))
+        deleted = tuple(d for d in digests if d in doomed and d in present)
+        failures = tuple(
+            DeleteFailure(d, "KmsError", "refused")
+            if d in self.refuse
+            else DeleteFailure(d, "ImageNotFound", "")
+            for d in digests
+            if d not in deleted
+        )
+        result = DeleteResult(deleted, failures)
+        if on_batch:
+            on_batch(result)
+        return result

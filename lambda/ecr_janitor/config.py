@@ -32,6 +32,7 @@ MAX_RULES = 50
 MIN_POLICY_TEXT_LENGTH = 100
 MAX_POLICY_TEXT_LENGTH = 30_720
 MAX_WILDCARDS_PER_PATTERN = 4
+MIN_ARCHIVE_DAYS = 90
 
 SKIP_TAG_KEY = "ecr-janitor:skip"
 SKIP_TAG_VALUE = "true"
@@ -99,6 +100,11 @@ class Selection(_Model):
             problems.append("countType sinceImageTransitioned needs storageClass archive")
         if self.count_type != "sinceImageTransitioned" and self.storage_class == "archive":
             problems.append("storageClass archive goes only with countType sinceImageTransitioned")
+        if self.count_type == "sinceImageTransitioned" and self.count_number < MIN_ARCHIVE_DAYS:
+            problems.append(
+                f"countNumber must be at least {MIN_ARCHIVE_DAYS} with sinceImageTransitioned: ECR keeps "
+                f"archived images {MIN_ARCHIVE_DAYS} days before a lifecycle policy may expire them"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -185,10 +191,11 @@ class LifecyclePolicy(_Model):
 class Protect(_Model):
     in_use: StrictBool = True
     tags: list[StrictStr] = Field(default_factory=list)
-    task_definition_revisions: StrictInt = Field(default=5, ge=1)
-    """ECS: the newest N ACTIVE revisions of each task definition family are in use."""
-    lambda_versions: StrictInt = Field(default=5, ge=1)
-    """Lambda: the newest N published versions of each image function are in use (and $LATEST, aliases)."""
+    task_definition_revisions: StrictInt = Field(default=5, ge=0)
+    """ECS: the newest N ACTIVE revisions of each task definition family are in use; 0 means all."""
+    lambda_versions: StrictInt = Field(default=5, ge=0)
+    """Lambda: the newest N published versions of each image function are in use (and $LATEST, alias
+    targets); 0 means all."""
     extra_image_lists: list[StrictStr] = Field(default_factory=list)
     """`ssm:/parameter/name` or `s3://bucket/key`: image URIs in use where the janitor can't look."""
 

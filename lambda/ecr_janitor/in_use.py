@@ -44,8 +44,9 @@ class InUseSnapshot:
     failures: list[SourceFailure] = field(default_factory=list)
 
     def blocking(self, region: str) -> list[SourceFailure]:
-        """The failures that forbid deleting in `region`."""
-        return [f for f in self.failures if f.region in (region, ALL_REGIONS)]
+        """The failures that forbid deleting in `region`: all of them. A workload in one region may pull
+        from a repository in another, so one unreadable source leaves every region's view incomplete."""
+        return list(self.failures)
 
 
 class InUseReader:
@@ -131,7 +132,7 @@ class InUseReader:
             for arn in pages:  # familyPrefix is a prefix: `api` also lists `api-worker`
                 if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family:
                     newest.append(arn)
-                    if len(newest) == keep:
+                    if len(newest) == keep:  # keep 0: every ACTIVE revision
                         break
             for arn in newest:
                 references += from_definition(arn, f"ECS task definition {arn.rsplit('/', 1)[-1]}")
@@ -151,7 +152,8 @@ class InUseReader:
                 for v in _pages(client, "list_versions_by_function", "Versions", FunctionName=name)
             ]
             numbered = sorted(int(v) for v in versions if v.isdigit())
-            wanted = {"$LATEST", *(str(v) for v in numbered[-self._settings.lambda_versions :])}
+            keep = self._settings.lambda_versions  # 0: every version
+            wanted = {"$LATEST", *(str(v) for v in (numbered[-keep:] if keep else numbered))}
             for alias in _pages(client, "list_aliases", "Aliases", FunctionName=name):
                 wanted.add(alias["FunctionVersion"])
                 wanted |= set(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}))

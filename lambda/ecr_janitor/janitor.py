@@ -48,6 +48,9 @@ class RunRequest:
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
 
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
+
 
 def resolve_dry_run(config: Config, *, forced: bool, forced_by: str) -> tuple[bool, str]:
     """Dry run unless the config says otherwise and nothing forces it. Nothing can force it off."""
@@ -127,15 +130,25 @@ def _run_region(
     blocked: str,
 ) -> None:
     """Repositories in parallel on a bounded pool; reports are collected in listing order, so the result
-    is the one a sequential run gives. Past the deadline no repository is started: they are counted as
-    deferred and the next run starts with the first of them."""
+    is the one a sequential run gives. Past the deadline no repository is started (the clock is read
+    when a worker picks the repository up): they are counted as deferred and the next run starts with
+    the first of them."""
     workers = config.execution.workers
-    pending: deque[Future[RepositoryReport]] = deque()
+    pending: deque[tuple[int, Future[RepositoryReport | None]]] = deque()
     first_deferred: int | None = None
     deferred_here = 0
 
+    def defer(position: int) -> None:
+        nonlocal first_deferred, deferred_here
+        first_deferred = position if first_deferred is None else min(first_deferred, position)
+        deferred_here += 1
+
     def collect() -> None:
-        outcome = pending.popleft().result()
+        position, future = pending.popleft()
+        outcome = future.result()
+        if outcome is None:
+            defer(position)
+            return
         audit.repository_outcome(outcome, dry_run=request.dry_run)
         report.add(outcome)
 
@@ -146,14 +159,16 @@ def _run_region(
                 if match is None:
                     report.unmatched += 1
                     continue
-                if request.deadline is not None and request.clock() >= request.deadline:
-                    first_deferred = position if first_deferred is None else first_deferred
-                    deferred_here += 1
+                if request.out_of_time():
+                    defer(position)
                     continue
                 index, target = match
                 context = _Repository(registry, repository, index, target, config, request, blocked)
-                pending.append(pool.submit(context.process, references.get(repository.name, [])))
-                while len(pending) >= 2 * workers:  # bounded: the listing never runs far ahead
+                work = pool.submit(context.process_in_time, references.get(repository.name, []))
+                pending.append((position, work))
+                # No more in flight than workers: nothing waits in the pool's queue, so a repository
+                # starts when it is submitted, and the listing never runs far ahead.
+                while len(pending) >= workers:
                     collect()
         except AWS_ERRORS as error:
             failure = RegionFailure(
@@ -243,6 +258,10 @@ class _Repository:
         state = Status.PLANNED if self.request.dry_run else Status.APPLIED
         return self.outcome(state, policy=outcome)
 
+    def process_in_time(self, references: Sequence[ImageReference]) -> RepositoryReport | None:
+        """None when the time budget ran out before this repository could start: it is deferred."""
+        return None if self.request.out_of_time() else self.process(references)
+
     def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
         try:
             tags = self.registry.repository_tags(self.repository)
@@ -271,36 +290,44 @@ class _Repository:
         if self.request.dry_run or not plan.expired:
             return self.outcome(Status.PLANNED if self.request.dry_run else Status.CLEANED, plan=plan)
 
-        deletion = _delete_in_layers(self.registry, name, plan)
-        deleted = set(deletion.deleted)
-        for decision in plan.expired:
-            if decision.image.digest in deleted:
-                audit.image_deleted(self.repository.region, name, decision)
-        for failure in deletion.failures:
-            audit.delete_failed(self.repository.region, name, failure)
+        expired = {d.image.digest: d for d in plan.expired}
+
+        def audit_batch(result: DeleteResult) -> None:
+            # Logged as ECR answers, so a deletion is on record even if the run is cut short after it.
+            for digest in result.deleted:
+                audit.image_deleted(self.repository.region, name, expired[digest])
+            for failure in result.failures:
+                audit.delete_failed(self.repository.region, name, failure)
+
+        deletion = _delete_in_layers(self.registry, name, plan, audit_batch)
         if deletion.failures:
             message = f"{len(deletion.failures)} of {len(plan.expired)} deletions failed"
             return self.outcome(Status.PARTIAL, message, plan=plan, deletion=deletion)
         return self.outcome(Status.CLEANED, plan=plan, deletion=deletion)
 
 
-def _delete_in_layers(registry: EcrRegistry, repository: str, plan: RepositoryPlan) -> DeleteResult:
+def _delete_in_layers(
+    registry: EcrRegistry, repository: str, plan: RepositoryPlan, on_batch: Callable[[DeleteResult], None]
+) -> DeleteResult:
     """Indexes before their children, subjects before their referrers; never a child whose index stays."""
     deleted: list[str] = []
     failures: list[DeleteFailure] = []
     for layer in plan.deletion_layers():
         done = set(deleted)
         ready = []
+        held = []
         for digest in layer:
             waiting = sorted(plan.prerequisites.get(digest, frozenset()) - done)
             if waiting:
                 message = f"not attempted: {waiting[0]}, which it follows, was not deleted"
-                failures.append(DeleteFailure(digest, NOT_ATTEMPTED, message))
+                held.append(DeleteFailure(digest, NOT_ATTEMPTED, message))
             else:
                 ready.append(digest)
-        result = registry.delete_images(repository, ready)
+        if held:
+            on_batch(DeleteResult((), tuple(held)))
+        result = registry.delete_images(repository, ready, on_batch)
         deleted += result.deleted
-        failures += result.failures
+        failures += [*held, *result.failures]
     return DeleteResult(tuple(deleted), tuple(failures))
 
 

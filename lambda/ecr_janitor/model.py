@@ -26,11 +26,13 @@ class Image:
     size_bytes: int = 0
     last_pulled_at: datetime | None = None
     manifest_media_type: str | None = None
-    artifact_media_type: str | None = None
     subject_digest: str | None = None
     """The OCI `subject` of a referrer (signature, SBOM, attestation), as ECR reports it."""
     children: tuple[str, ...] = ()
     """For an image index: the digests of the manifests it lists."""
+    archived: bool = False
+    """In ECR's archive storage class (imageStatus ARCHIVED or ACTIVATING): it can't be pulled, and
+    DescribeImages shows it only when asked; it still holds the manifests it lists."""
 
     @property
     def tagged(self) -> bool:

@@ -44,6 +44,10 @@ class ReasonCode(StrEnum):
     FOLLOWS_KEPT = "follows-kept"
     FOLLOWS_EXPIRED = "follows-expired"
     ORPHAN_REFERRER = "orphan-referrer"
+    ARCHIVED = "archived"
+    """In ECR's archive storage class: never counted or expired here; it still holds its followers."""
+    WOULD_ARCHIVE = "would-archive"
+    """Propagate previews: a `transition` rule moves the image to the archive class, it isn't expired."""
     UNRESOLVED = "unresolved"
 
 
@@ -131,6 +135,8 @@ class RepositoryPlan:
 
 def selects(selection: Selection, image: Image) -> bool:
     """Whether a rule's tag selection covers the image (ECR's step 1)."""
+    if selection.storage_class == "archive" or image.archived:
+        return False  # archive-class rules act on archived images, which this engine never evaluates
     if selection.tag_status == "untagged":
         return not image.tagged
     if selection.tag_status == "any":
@@ -202,8 +208,12 @@ def _rule_outcomes(
             if image.digest in outcomes:
                 continue
             candidate, why = judged[image.digest]
-            code = ReasonCode.EXPIRED_BY_RULE if candidate else ReasonCode.KEPT_BY_RULE
-            verdict = Verdict.EXPIRE if candidate else Verdict.KEEP
+            if candidate and rule.action.type == "transition":
+                code, verdict = ReasonCode.WOULD_ARCHIVE, Verdict.KEEP
+            elif candidate:
+                code, verdict = ReasonCode.EXPIRED_BY_RULE, Verdict.EXPIRE
+            else:
+                code, verdict = ReasonCode.KEPT_BY_RULE, Verdict.KEEP
             outcomes[image.digest] = (verdict, Reason(code, f"{rule.summary}: {why}", rule.rule_priority))
     return outcomes
 
@@ -234,6 +244,10 @@ def evaluate(
     decided: dict[str, Decision] = {}
 
     def decide(image: Image) -> Decision:
+        if image.archived:
+            return Decision(
+                image, Verdict.KEEP, Reason(ReasonCode.ARCHIVED, "in ECR's archive storage class")
+            )
         if is_follower(image):
             kept = sorted(p for p in parents[image.digest] if decided[p].verdict is Verdict.KEEP)
             relation = "listed by" if image.digest in listed_by and not image.subject else "follows"

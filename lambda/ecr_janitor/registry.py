@@ -8,7 +8,7 @@ reported, and an id ECR neither confirms nor refuses is reported as unconfirmed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,9 +72,14 @@ class EcrRegistry:
     def images(self, repository: str) -> list[Image]:
         """Every image, with the children of each image index (from its manifest)."""
         pages = self._client.get_paginator("describe_images").paginate(
-            repositoryName=repository, PaginationConfig={"PageSize": PAGE_SIZE}
+            # Archived images too: an archived index still lists children that may be ACTIVE.
+            repositoryName=repository,
+            filter={"imageStatus": "ANY"},
+            PaginationConfig={"PageSize": PAGE_SIZE},
         )
         images = [_image(detail) for page in pages for detail in page["imageDetails"]]
+        # Archived indexes too: if ECR won't return one's manifest, its children are unknown and the
+        # repository fails safe (IndexUnreadableError) rather than risk expiring a child it lists.
         children = self._index_children(repository, [image.digest for image in images if image.is_index])
         return [
             replace(image, children=children[image.digest]) if image.is_index else image for image in images
@@ -115,10 +120,14 @@ class EcrRegistry:
     def put_lifecycle_policy(self, repository: str, text: str) -> None:
         self._client.put_lifecycle_policy(repositoryName=repository, lifecyclePolicyText=text)
 
-    def delete_images(self, repository: str, digests: Sequence[str]) -> DeleteResult:
-        """Delete by digest, 100 a call. A call that fails as a whole stops the deletions there."""
+    def delete_images(
+        self, repository: str, digests: Sequence[str], on_batch: Callable[[DeleteResult], None] | None = None
+    ) -> DeleteResult:
+        """Delete by digest, 100 a call; `on_batch` hears each call's outcome as soon as ECR answers.
+        A call that fails as a whole stops the deletions there."""
         deleted: list[str] = []
         failures: list[DeleteFailure] = []
+        report = on_batch or (lambda _result: None)
         for start in range(0, len(digests), DELETE_BATCH_SIZE):
             batch = digests[start : start + DELETE_BATCH_SIZE]
             try:
@@ -127,8 +136,11 @@ class EcrRegistry:
                 )
             except (ClientError, BotoCoreError) as error:
                 code, message = error_code(error), error_message(error)
-                failures.extend(DeleteFailure(digest, code, message) for digest in digests[start:])
+                stopped = [DeleteFailure(digest, code, message) for digest in digests[start:]]
+                failures.extend(stopped)
+                report(DeleteResult((), tuple(stopped)))
                 break
+            before = (len(deleted), len(failures))
             confirmed = {
                 item["imageDigest"] for item in response.get("imageIds", []) if "imageDigest" in item
             }
@@ -146,6 +158,7 @@ class EcrRegistry:
                     failures.append(
                         DeleteFailure(digest, UNCONFIRMED, "ECR neither confirmed nor refused the deletion")
                     )
+            report(DeleteResult(tuple(deleted[before[0] :]), tuple(failures[before[1] :])))
         return DeleteResult(tuple(deleted), tuple(failures))
 
 
@@ -157,6 +170,6 @@ def _image(detail: dict[str, Any]) -> Image:
         size_bytes=int(detail.get("imageSizeInBytes", 0)),
         last_pulled_at=detail.get("lastRecordedPullTime"),
         manifest_media_type=detail.get("imageManifestMediaType"),
-        artifact_media_type=detail.get("artifactMediaType"),
         subject_digest=detail.get("subjectManifestDigest"),
+        archived=detail.get("imageStatus", "ACTIVE") != "ACTIVE",
     )

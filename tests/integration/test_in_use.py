@@ -282,3 +282,23 @@ def test_a_failed_index_deletion_keeps_its_children(
     assert local_ecr.strict.referenced_child_requests == 0
     (repo,) = report["repositories"]
     assert sorted(f["code"] for f in repo["deleteFailures"]) == ["KmsError", "NotAttempted", "NotAttempted"]
+
+
+def test_a_source_unreadable_in_one_region_withholds_deletions_in_every_region(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A workload in eu-west-1 may pull from us-east-1: if its region can't be read, neither is safe.
+    seeder.repository("svc/api")
+    kept = {seeder.image("svc/api", pushed_at=OLD)}
+    local_ecr.strict.faults.append(
+        Fault("*", "AccessDeniedException", "no", times=None, service="ecs", region="eu-west-1")
+    )
+    config = write_config(tmp_path)
+    doc = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**doc, "regions": ["us-east-1", "eu-west-1"]}))
+    code, report = run(capsys, config)
+    assert code == 1
+    assert seeder.images_left("svc/api") == kept
+    (repo,) = report["repositories"]
+    assert (repo["region"], repo["status"]) == ("us-east-1", "blocked")
+    assert "ECS in eu-west-1 could not be read" in repo["message"]

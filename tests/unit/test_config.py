@@ -243,3 +243,20 @@ def test_policy_text_is_compact_json_with_ecr_key_names() -> None:
         ]
     }
     assert " " not in text
+
+
+def test_archived_images_expire_only_after_ecrs_90_day_minimum() -> None:
+    early = rule(1, "any", "sinceImageTransitioned", 30)
+    early["selection"]["storageClass"] = "archive"
+    problems = problems_of(with_rules(early, mode="propagate"))
+    assert any("countNumber must be at least 90 with sinceImageTransitioned" in p for p in problems)
+
+
+@pytest.mark.parametrize(("revisions", "ok"), [(0, True), (1, True), (25, True), (-1, False)])
+def test_in_use_windows_accept_zero_for_everything(revisions: int, ok: bool) -> None:
+    doc = config_document()
+    doc["protect"] = {"taskDefinitionRevisions": revisions, "lambdaVersions": revisions}
+    if ok:
+        assert parse_config(doc).protect.task_definition_revisions == revisions
+    else:
+        assert "greater than or equal to 0" in problems_of(doc)[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ecr_janitor.model import Image
 from ecr_janitor.policy import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate
 from tests.factories import NOW, digest, image, index, referrer, rule, rules, signature
@@ -213,3 +215,21 @@ def test_a_signature_of_a_child_follows_the_child() -> None:
         NOW,
     )
     assert plan.deletion_layers() == [[digest("idx")], [digest("amd64")], [digest("sig")]]
+
+
+def test_an_archived_index_is_kept_and_keeps_its_children() -> None:
+    archived = replace(index("idx", ["amd64", "arm64"], days_ago=400), archived=True)
+    plan = evaluate(
+        repo(
+            image("amd64", days_ago=400),
+            image("arm64", days_ago=400),
+            archived,
+            image("old-untagged", days_ago=400),
+        ),
+        rules(rule(1, "any", "sinceImagePushed", 14)),
+        NOW,
+    )
+    result = verdicts(plan)
+    assert result["idx"] == (Verdict.KEEP, ReasonCode.ARCHIVED)
+    assert result["amd64"] == result["arm64"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    assert result["old-untagged"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)

@@ -273,3 +273,23 @@ def test_now_is_the_only_clock() -> None:
     policy = rules(rule(1, "untagged", "sinceImagePushed", 14))
     assert evaluate(repo, policy, NOW).expired == ()
     assert len(evaluate(repo, policy, NOW + timedelta(days=5)).expired) == 1
+
+
+def test_a_transition_rule_archives_rather_than_expires_and_still_claims_its_images() -> None:
+    archive = rule(1, "untagged", "sinceImagePushed", 30)
+    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    repo_ = {"old": image("old", days_ago=60), "new": image("new", days_ago=1)}
+    plan = evaluate(repo_.values(), rules(archive, rule(2, "any", "imageCountMoreThan", 1)), NOW)
+    reasons = {d.image.digest: (d.verdict, d.reason.code) for d in plan.decisions}
+    # Rule 1 selected both untagged images, so rule 2 can't expire the old one: it is archived.
+    assert reasons[digest("old")] == (Verdict.KEEP, ReasonCode.WOULD_ARCHIVE)
+    assert reasons[digest("new")] == (Verdict.KEEP, ReasonCode.KEPT_BY_RULE)
+    assert plan.expired == ()
+
+
+def test_archive_class_rules_select_no_active_image() -> None:
+    expire_archived = rule(1, "any", "sinceImageTransitioned", 90)
+    expire_archived["selection"]["storageClass"] = "archive"
+    plan = evaluate([image("x", days_ago=900)], rules(expire_archived), NOW)
+    assert plan.expired == ()
+    assert plan.decisions[0].reason.code is ReasonCode.NOT_SELECTED

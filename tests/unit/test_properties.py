@@ -235,7 +235,7 @@ class _WatchfulRegistry(FakeRegistry):
     """Fails the test if the janitor ever asks to delete a manifest that a present index lists or whose
     subject is still present."""
 
-    def delete_images(self, repository: str, digests: Sequence[str]) -> Any:
+    def delete_images(self, repository: str, digests: Sequence[str], on_batch: Any = None) -> Any:
         present = {i.digest: i for i in self.contents[repository]}
         for requested in digests:
             assert not any(requested in i.children for i in present.values()), (
@@ -243,7 +243,7 @@ class _WatchfulRegistry(FakeRegistry):
             )
             subject = present[requested].subject
             assert subject is None or subject not in present, "referrer requested while its subject stays"
-        return super().delete_images(repository, digests)
+        return super().delete_images(repository, digests, on_batch)
 
 
 @settings(max_examples=150, deadline=None)

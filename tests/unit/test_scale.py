@@ -166,3 +166,45 @@ def test_the_rate_limiter_is_shared_by_threads() -> None:
         thread.join()
     assert len(acquired) == 200
     assert now["t"] == pytest.approx((200 - 50) / 50, abs=1e-3)  # 50 at once, then 50 a second
+
+
+def test_a_repository_whose_worker_starts_after_the_deadline_is_deferred_not_started() -> None:
+    # The clock reads "before the deadline" where repositories are handed out, and "after" where the
+    # workers would start them: none may start, and the next run begins with the first of them.
+    main = threading.main_thread()
+    registry = OrderedRegistry(NAMES)
+    report = run(
+        config(UNTAGGED, workers=3),
+        registry,
+        deadline=50.0,
+        clock=lambda: 0.0 if threading.current_thread() is main else 100.0,
+    )
+    assert registry.evaluated == []
+    assert registry.delete_calls == []
+    assert report.deferred == 5
+    assert report.resume == {"us-east-1": 0}
+    assert report.totals()["repositories"] == 0
+
+
+def test_no_more_repositories_in_flight_than_workers() -> None:
+    import time as real_time
+
+    class SlowRegistry(OrderedRegistry):
+        def __init__(self, names: list[str]) -> None:
+            super().__init__(names)
+            self.running = 0
+            self.most = 0
+
+        def images(self, repository: str) -> list[Image]:
+            with self._lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            real_time.sleep(0.02)
+            with self._lock:
+                self.running -= 1
+            return super().images(repository)
+
+    registry = SlowRegistry([f"r{n:02d}" for n in range(20)])
+    run(config(UNTAGGED, workers=3), registry)
+    assert len(registry.evaluated) == 20
+    assert registry.most == 3
