@@ -126,8 +126,8 @@ class RepositoryPlan:
         layers: list[list[str]] = []
         while remaining:
             layer = sorted(d for d in remaining if not (self.prerequisites.get(d, frozenset()) & remaining))
-            if not layer:  # a reference cycle can't come from content digests; keep such images
-                break
+            if not layer:  # evaluate() keeps every image of a cycle, so an expired cycle is a bug
+                raise RuntimeError(f"reference cycle among expired images: {sorted(remaining)}")
             layers.append(layer)
             remaining -= set(layer)
         return layers

@@ -182,6 +182,8 @@ _PHRASES = {
     ReasonCode.FOLLOWS_EXPIRED: "with an expired index or subject",
     ReasonCode.ORPHAN_REFERRER: "referrers of images not in the repository",
     ReasonCode.UNRESOLVED: "unresolved",
+    ReasonCode.ARCHIVED: "in the archive class",
+    ReasonCode.WOULD_ARCHIVE: "to be archived",
 }
 
 
