@@ -2,8 +2,10 @@
 the function really emits, with the same namespace and the same full dimension set, and the Logs
 Insights widgets read fields the function really writes.
 
-The real handler runs against the local moto-backed ECR (devtools.local_ecr), with a config that makes
-it delete, skip, fail a region and see a refused deletion, so every kind of line and metric is produced.
+The real handler runs twice against the local moto-backed ECR (devtools.local_ecr): a night when a
+region's listing and an in-use source can't be read (which withholds every region's deletions), then a
+night when it deletes, skips, protects and sees a refused deletion, so every kind of line and metric is
+produced.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class FakeLambdaContext:
 
 @dataclass(frozen=True)
 class Run:
-    response: dict[str, Any]
+    responses: tuple[dict[str, Any], ...]
+    """The handler's results: the blocked night, then the cleaning night."""
     emf: list[dict[str, Any]]
     logs: list[dict[str, Any]]
 
@@ -120,8 +123,12 @@ def _seed(ecr: LocalEcr) -> None:
     seeder.image("team/api", pushed_at=old, tags=["release-1"])  # rule 2 would expire it; protected
     seeder.repository("team/frozen", {"ecr-janitor:skip": "true"})
     seeder.image("team/frozen", pushed_at=old)
-    # The first region's listing is refused: a region failure. Its Batch jobs can't be read either: an
-    # in-use source failure (which would withhold that region's deletions).
+
+
+def _break_one_region(ecr: LocalEcr) -> None:
+    """The first region's listing is refused: a region failure. Its Batch jobs can't be read either: an
+    in-use source failure, which withholds deletions in every region (a workload in one region may pull
+    from another's repositories)."""
     ecr.strict.faults.append(Fault("DescribeRepositories", "AccessDeniedException", "no access", times=1))
     ecr.strict.faults.append(
         Fault("*", "AccessDeniedException", "no access", times=None, service="batch", region=FAILING_REGION)
@@ -136,6 +143,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     try:
         ecr.reset()
         _seed(ecr)
+        _break_one_region(ecr)
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv("AWS_PROFILE", raising=False)
             patch.delenv("POWERTOOLS_DEV", raising=False)
@@ -150,7 +158,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 "POWERTOOLS_METRICS_DISABLED": "false",
             }.items():
                 patch.setenv(name, value)
-            yield _invoke(patch)
+            blocked = _invoke(patch)
+            ecr.strict.faults.clear()
+            cleaned = _invoke(patch)
+            yield Run(
+                blocked.responses + cleaned.responses, blocked.emf + cleaned.emf, blocked.logs + cleaned.logs
+            )
     finally:
         ecr.reset()
         ecr.stop()
@@ -181,7 +194,7 @@ def _invoke(patch: pytest.MonkeyPatch) -> Run:
             log_handler.setStream(previous)
         observability.metrics.clear_metrics()
         cold_start.is_cold_start = True
-    return Run(response, _json_lines(stdout.getvalue(), "_aws"), _json_lines(logs.getvalue(), "level"))
+    return Run((response,), _json_lines(stdout.getvalue(), "_aws"), _json_lines(logs.getvalue(), "level"))
 
 
 def _json_lines(text: str, key: str) -> list[dict[str, Any]]:
@@ -205,15 +218,19 @@ def _watched(default: Synthesized) -> set[MetricRef]:
 
 
 def test_the_run_exercised_every_outcome(run: Run) -> None:
-    totals = run.response["totals"]
-    assert run.response["status"] == "failed"  # the refused region
-    assert run.response["dryRun"] is False
+    blocked, cleaned = run.responses
+    assert blocked["status"] == "failed"  # the refused region
+    assert [f["region"] for f in blocked["regionFailures"]] == [FAILING_REGION]
+    assert blocked["totals"]["inUseSourcesFailed"] == 1
+    assert blocked["totals"]["repositoriesBlocked"] == 1
+    assert blocked["totals"]["imagesExpired"] == 0
+    assert cleaned["status"] == "failed"  # the refused deletion
+    assert cleaned["dryRun"] is False
+    totals = cleaned["totals"]
     assert totals["imagesExpired"] == 3
     assert totals["deleteFailures"] == 1
     assert totals["imagesProtected"] >= 1
     assert totals["repositoriesSkipped"] == 1
-    assert [f["region"] for f in run.response["regionFailures"]] == [FAILING_REGION]
-    assert totals["inUseSourcesFailed"] == 1
 
 
 def test_dashboard_and_alarm_metrics_are_declared_in_metrics_py(default: Synthesized) -> None:
@@ -252,9 +269,10 @@ def test_repository_lines_carry_the_fields_the_top_widget_sums(run: Run) -> None
     for line in repositories:
         missing = [field for field in d.REPOSITORY_FIELDS if field not in line]
         assert not missing, line
-    api = next(line for line in repositories if line["repository"] == "team/api")
-    assert api["images_expired"] == 3
-    assert api["status"] in d.FAILED_STATUSES  # one refused deletion: partial
+    blocked, cleaned = [line for line in repositories if line["repository"] == "team/api"]
+    assert blocked["status"] == "blocked"
+    assert cleaned["images_expired"] == 3
+    assert cleaned["status"] in d.FAILED_STATUSES  # one refused deletion: partial
 
 
 def test_failure_lines_carry_the_fields_the_failures_widget_shows(run: Run) -> None:
