@@ -40,7 +40,7 @@ from ecr_janitor.constants import (
     STATE_PREFIX,
 )
 from ecr_janitor.events import InvalidEventError, JanitorEvent, PrepareStep, SummaryStep, WorkerStep
-from ecr_janitor.in_use import ALL_REGIONS, InUseReader, InUseSnapshot, SourceFailure
+from ecr_janitor.in_use import InUseReader, InUseSnapshot, SourceFailure
 from ecr_janitor.model import Repository
 from ecr_janitor.observability import logger, metrics
 from ecr_janitor.ratelimit import RateLimiter
@@ -152,17 +152,16 @@ def in_use_document(snapshot: InUseSnapshot) -> dict[str, Any]:
     }
 
 
-def in_use_for(document: Mapping[str, Any], region: str, repositories: set[str]) -> InUseSnapshot:
-    """The part of the run's snapshot one slice needs: references to its repositories, and the failures
-    that withhold deletions in its region."""
-    failures = [SourceFailure(**failure) for failure in document["failures"]]
+def in_use_for(document: Mapping[str, Any], repositories: set[str]) -> InUseSnapshot:
+    """The part of the run's snapshot one slice needs: the references to its repositories, and every
+    source failure (InUseSnapshot.blocking decides which of them withhold deletions where)."""
     return InUseSnapshot(
         references=[
             ImageReference(**reference)
             for reference in document["references"]
             if reference["repository"] in repositories
         ],
-        failures=[failure for failure in failures if failure.region in (region, ALL_REGIONS)],
+        failures=[SourceFailure(**failure) for failure in document["failures"]],
     )
 
 
@@ -396,7 +395,7 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
     )
     repositories = [Repository(r.name, r.arn, region) for r in step.slice.repositories]
     store = RunStore.from_environment(aws.default_region() or region, step.run_id)
-    in_use = in_use_for(store.get_json(store.key(IN_USE)), region, {r.name for r in repositories})
+    in_use = in_use_for(store.get_json(store.key(IN_USE)), {r.name for r in repositories})
 
     real_now = datetime.now(UTC)
     now = min(step.started_at, real_now) if step.started_at else real_now

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from ecr_janitor.constants import (
 from ecr_janitor.events import InvalidEventError
 from ecr_janitor.fanout import DEFERRED_KEY, RunInProgressError
 from ecr_janitor.handler import handler
+from ecr_janitor.in_use import InUseSnapshot, SourceFailure
 from ecr_janitor.observability import metrics
 from tests.factories import rule
 
@@ -275,6 +276,8 @@ def test_prepare_writes_slices_of_covered_repositories_and_the_in_use_snapshot(
     deploy(dry_run=False)
     prepared = driver.prepare()
 
+    # What the state machine reads from prepare's result (tests/infra/test_cdk_fanout.py checks that side).
+    assert {"runId", "dryRun", "startedAt", "slices", "slicesKey", "resultsPrefix"} <= prepared.keys()
     assert prepared["runId"] == driver.run_id
     assert prepared["bucket"] == BUCKET
     assert prepared["slicesKey"] == f"runs/{driver.run_id}/slices.json"
@@ -430,6 +433,24 @@ def test_a_worker_withholds_deletions_when_the_snapshot_is_incomplete(
     assert {f["status"] for f in result["failedRepositories"]} == {"blocked"}
 
 
+def test_a_worker_applies_the_snapshots_blocking_rule_to_other_regions_failures(
+    local_ecr: LocalEcr, registry: Registry, deploy: Callable[..., None], driver: Driver
+) -> None:
+    """The worker defers to InUseSnapshot.blocking: a source unreadable in another region withholds
+    deletions here exactly when the single run would withhold them."""
+    deploy(dry_run=False)
+    prepared = driver.prepare()
+    failure = SourceFailure("eu-west-1", "ECS", "AccessDeniedException", "no")
+    snapshot = driver.get(prepared["inUseKey"])
+    snapshot["failures"] = [asdict(failure)]
+    driver.s3.put_object(Bucket=BUCKET, Key=prepared["inUseKey"], Body=json.dumps(snapshot).encode())
+
+    result = driver.worker(prepared, 0)
+    withheld = bool(InUseSnapshot(failures=[failure]).blocking(REGION))
+    assert (local_ecr.strict.count("BatchDeleteImage") == 0) is withheld
+    assert result["totals"]["repositoriesBlocked"] == (2 if withheld else 0)
+
+
 @pytest.mark.parametrize(("config_dry_run", "event_dry_run"), [(True, False), (False, True), (True, None)])
 def test_a_worker_never_deletes_in_a_dry_run(
     local_ecr: LocalEcr,
@@ -522,7 +543,8 @@ def test_a_fan_out_run_cleans_like_one_invocation_and_publishes_the_totals_once(
 
     assert summary["status"] == "ok"
     assert summary["dryRun"] is False
-    assert summary["workersFailed"] == 0
+    assert summary["workersFailed"] == 0  # read by the state machine, with `message`
+    assert summary["message"] == "all 3 workers finished"
     assert summary["slices"] == 3
     expected = {**single["totals"], "imagesExpired": 5, "bytesReclaimed": 50}
     assert summary["totals"] == expected
