@@ -1,6 +1,7 @@
 """What a deployment can change without editing code: the CDK context keys, their defaults, their checks.
 
     npx cdk deploy -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c alarmEmail=me@example.com
+    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
 
 A bad value stops `cdk synth` with one clear line, before anything is built.
 """
@@ -12,9 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecr_janitor.constants import FANOUT_DEFAULT_CONCURRENCY, FANOUT_DEFAULT_SLICE_SIZE
+
 CONTEXT_CONFIG = "config"
 CONTEXT_SCHEDULE = "schedule"
 CONTEXT_ALARM_EMAIL = "alarmEmail"
+CONTEXT_FAN_OUT = "fanOut"
+CONTEXT_FAN_OUT_CONCURRENCY = "fanOutConcurrency"
+CONTEXT_FAN_OUT_SLICE_SIZE = "fanOutSliceSize"
 
 DEFAULT_CONFIG_PATH = "ecr-janitor.yaml"
 DEFAULT_SCHEDULE = "cron(0 3 * * ? *)"
@@ -25,9 +31,37 @@ _CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
 _RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+DEFAULT_FAN_OUT_CONCURRENCY = FANOUT_DEFAULT_CONCURRENCY
+"""Workers (Lambda invocations) running at once. Each runs its own pool of `execution.workers` threads
+against the same regional ECR rate limits, so the function gives each worker 1/N of the config's
+`execution.maxRequestsPerSecond`: together they never ask ECR for more than one invocation would.
+Fan-out is for coverage (no 15-minute ceiling), not for more requests per second. Four keeps that
+shared budget busy even when single calls are slow (large DescribeImages pages, BatchDeleteImage),
+costs 5 of the account's concurrent executions (reserved: N + 1), and a failing slice holds up little."""
+MAX_FAN_OUT_CONCURRENCY = 50
+"""Reserved concurrency (N + 1) comes out of the account's pool (1000 by default, 100 must stay
+unreserved); past a few dozen, each worker's share of the request rate is too small to be useful."""
+DEFAULT_FAN_OUT_SLICE_SIZE = FANOUT_DEFAULT_SLICE_SIZE
+"""Repositories per worker invocation. At the default 150 requests a second shared by 4 workers, a
+worker gets ~37 a second: 500 ordinary repositories (2-3 calls each) take well under the 13 minutes a
+worker may spend (the 15-minute timeout minus execution.reserveSeconds). Repositories it doesn't
+reach are deferred, reported, and get a slice of their own in the next run."""
+MAX_FAN_OUT_SLICE_SIZE = 1000
+"""A slice travels in the worker's event (Step Functions: 256 KB per state); the function also caps
+each slice at 96 KB of JSON, which binds first with long repository names."""
+
 
 class SettingsError(ValueError):
     """A context value can't be used; the message names the key and what it accepts."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FanOutSettings:
+    """The opt-in Step Functions fan-out (infra/fanout.py): how many workers at once, how many
+    repositories each."""
+
+    concurrency: int = DEFAULT_FAN_OUT_CONCURRENCY
+    slice_size: int = DEFAULT_FAN_OUT_SLICE_SIZE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -35,6 +69,8 @@ class Settings:
     config_path: Path
     schedule: str
     alarm_email: str | None
+    fan_out: FanOutSettings | None = None
+    """None: the nightly run is one invocation (the default)."""
 
 
 def settings_from_context(get: Callable[[str], object]) -> Settings:
@@ -50,7 +86,48 @@ def settings_from_context(get: Callable[[str], object]) -> Settings:
     email = _text(get, CONTEXT_ALARM_EMAIL)
     if email is not None and not _EMAIL.fullmatch(email):
         raise SettingsError(f"context {CONTEXT_ALARM_EMAIL}={email!r} is not an e-mail address")
-    return Settings(config_path=Path(config), schedule=schedule, alarm_email=email)
+    return Settings(config_path=Path(config), schedule=schedule, alarm_email=email, fan_out=_fan_out(get))
+
+
+def _fan_out(get: Callable[[str], object]) -> FanOutSettings | None:
+    concurrency = _whole_number(get, CONTEXT_FAN_OUT_CONCURRENCY, MAX_FAN_OUT_CONCURRENCY)
+    slice_size = _whole_number(get, CONTEXT_FAN_OUT_SLICE_SIZE, MAX_FAN_OUT_SLICE_SIZE)
+    if not _flag(get, CONTEXT_FAN_OUT):
+        for key, value in (
+            (CONTEXT_FAN_OUT_CONCURRENCY, concurrency),
+            (CONTEXT_FAN_OUT_SLICE_SIZE, slice_size),
+        ):
+            if value is not None:
+                raise SettingsError(f"context {key} applies only with fan-out: add -c {CONTEXT_FAN_OUT}=true")
+        return None
+    return FanOutSettings(
+        concurrency=DEFAULT_FAN_OUT_CONCURRENCY if concurrency is None else concurrency,
+        slice_size=DEFAULT_FAN_OUT_SLICE_SIZE if slice_size is None else slice_size,
+    )
+
+
+def _flag(get: Callable[[str], object], key: str) -> bool:
+    """`-c key=true` arrives as the string "true"; cdk.json may hold a JSON boolean."""
+    value = get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text in ("true", "false"):
+        return text == "true"
+    raise SettingsError(f"context {key}={value!r} must be true or false")
+
+
+def _whole_number(get: Callable[[str], object], key: str, maximum: int) -> int | None:
+    value = get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        number: object = int(value.strip())
+    else:
+        number = value
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= maximum:
+        raise SettingsError(f"context {key}={value!r} must be a whole number from 1 to {maximum}")
+    return number
 
 
 def _text(get: Callable[[str], object], key: str) -> str | None:

@@ -9,7 +9,11 @@ import pytest
 from infra.settings import (
     CONTEXT_ALARM_EMAIL,
     CONTEXT_CONFIG,
+    CONTEXT_FAN_OUT,
+    CONTEXT_FAN_OUT_CONCURRENCY,
+    CONTEXT_FAN_OUT_SLICE_SIZE,
     CONTEXT_SCHEDULE,
+    FanOutSettings,
     Settings,
     SettingsError,
     settings_from_context,
@@ -62,3 +66,68 @@ def test_refused_email() -> None:
 def test_refused_non_text() -> None:
     with pytest.raises(SettingsError, match="context config must be a string, not int"):
         settings_from_context(_context(config=3).get)
+
+
+def test_fan_out_keys_are_the_documented_ones() -> None:
+    assert (CONTEXT_FAN_OUT, CONTEXT_FAN_OUT_CONCURRENCY, CONTEXT_FAN_OUT_SLICE_SIZE) == (
+        "fanOut",
+        "fanOutConcurrency",
+        "fanOutSliceSize",
+    )
+
+
+def test_fan_out_is_off_by_default() -> None:
+    assert settings_from_context(_context().get).fan_out is None
+    assert settings_from_context(_context(fanOut="false").get).fan_out is None
+    assert settings_from_context(_context(fanOut=False).get).fan_out is None
+
+
+@pytest.mark.parametrize("flag", ["true", " TRUE ", True])
+def test_fan_out_on_with_defaults(flag: object) -> None:
+    fan_out = settings_from_context(_context(fanOut=flag).get).fan_out
+    assert fan_out == FanOutSettings(concurrency=4, slice_size=500)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "slice_size", "expected"),
+    [
+        ("8", "100", FanOutSettings(concurrency=8, slice_size=100)),
+        (1, 1000, FanOutSettings(concurrency=1, slice_size=1000)),
+    ],
+)
+def test_fan_out_concurrency_and_slice_size(
+    concurrency: object, slice_size: object, expected: FanOutSettings
+) -> None:
+    context = _context(fanOut="true", fanOutConcurrency=concurrency, fanOutSliceSize=slice_size)
+    assert settings_from_context(context.get).fan_out == expected
+
+
+@pytest.mark.parametrize("flag", ["yes", "1", 1, "on"])
+def test_refused_fan_out_flag(flag: object) -> None:
+    with pytest.raises(SettingsError, match=r"^context fanOut=.* must be true or false$"):
+        settings_from_context(_context(fanOut=flag).get)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "maximum"),
+    [
+        ("fanOutConcurrency", "0", 50),
+        ("fanOutConcurrency", "51", 50),
+        ("fanOutConcurrency", "four", 50),
+        ("fanOutConcurrency", True, 50),
+        ("fanOutConcurrency", 2.5, 50),
+        ("fanOutSliceSize", "1001", 1000),
+        ("fanOutSliceSize", "-5", 1000),
+    ],
+)
+def test_refused_fan_out_numbers(key: str, value: object, maximum: int) -> None:
+    with pytest.raises(
+        SettingsError, match=rf"^context {key}=.* must be a whole number from 1 to {maximum}$"
+    ):
+        settings_from_context(_context(fanOut="true", **{key: value}).get)
+
+
+@pytest.mark.parametrize("key", ["fanOutConcurrency", "fanOutSliceSize"])
+def test_fan_out_numbers_need_the_flag(key: str) -> None:
+    with pytest.raises(SettingsError, match=f"^context {key} applies only with fan-out: add -c fanOut=true$"):
+        settings_from_context(_context(**{key: "8"}).get)
