@@ -3,6 +3,7 @@
 
     npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC
     npx cdk deploy -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=ops@example.com
+    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4   # very large registries: Step Functions fan-out
 
 An invalid config or context value stops synth with the same message `python -m ecr_janitor validate`
 prints, and exit code 2, before anything is built. No lookups, no AWS calls: it synthesizes offline.
@@ -46,6 +47,7 @@ def main() -> int:
             code_dir=stage_function_code(config, destination=Path(staging) / "code"),
             schedule=settings.schedule,
             alarm_email=settings.alarm_email,
+            fan_out=settings.fan_out,
         )
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         try:

@@ -1,5 +1,6 @@
 """Alarms to one SNS topic: the run failed, a repository or a deletion failed, no run for 26 hours, the run
-is close to the Lambda timeout, an invocation ended in the failure queue."""
+is close to the Lambda timeout, an invocation ended in the failure queue; with fan-out, an execution of
+the state machine failed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ecr_janitor import metrics as m
@@ -30,6 +32,7 @@ class JanitorAlarms(Construct):
         timeout: Duration,
         failure_queue: sqs.IQueue,
         alarm_email: str | None,
+        state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # TLS-only. Not KMS-encrypted: it carries only alarm state changes, and CloudWatch can't publish
@@ -124,3 +127,11 @@ class JanitorAlarms(Construct):
                 "says why. Delete it from the queue once handled.",
             ),
         }
+        if state_machine is not None:
+            self.alarms["FanOutRunFailed"] = alarm(
+                "FanOutRunFailed",
+                state_machine.metric_failed(period=HOUR, statistic=cw.Stats.SUM),
+                "A fan-out run ended failed: a worker failed (WorkersFailed: its slice counts in "
+                "RepositoriesFailed, metrics were published), Prepare or Summary raised, or Prepare found "
+                "an earlier run still running. The execution's failed step says which.",
+            )

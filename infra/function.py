@@ -85,6 +85,7 @@ class JanitorFunction(Construct):
         code_dir: Path,
         regions: Sequence[str] | None,
         image_lists: Sequence[str] = (),
+        reserved_concurrency: int = 1,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
@@ -154,8 +155,10 @@ class JanitorFunction(Construct):
             log_group=self.log_group,
             timeout=TIMEOUT,
             memory_size=MEMORY_MB,
-            # Runs never overlap: a second invocation waits (async) instead of racing the first.
-            reserved_concurrent_executions=1,
+            # One run at a time: with 1 (the default), a second invocation waits (async) instead of
+            # racing the first. With fan-out, the Distributed Map's workers plus one spare slot; the
+            # state machine keeps runs from overlapping (infra/fanout.py).
+            reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=MAX_EVENT_AGE,

@@ -11,8 +11,10 @@ from constructs import Construct
 from ecr_janitor.config import Config
 from infra.alarms import JanitorAlarms
 from infra.dashboard import JanitorDashboard
+from infra.fanout import FanOut
 from infra.function import JanitorFunction
 from infra.schedule import NightlySchedule
+from infra.settings import FanOutSettings
 
 STACK_NAME = "EcrJanitor"
 
@@ -22,6 +24,7 @@ class EcrJanitorStack(Stack):
 
     `code_dir` is the staged code asset (infra.package.stage_function_code), with the config in it;
     `config` is the same validated config, for what the infrastructure derives from it (the regions).
+    `fan_out` (opt-in) adds the Step Functions fan-out and points the schedule at it.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class EcrJanitorStack(Stack):
         code_dir: Path,
         schedule: str,
         alarm_email: str | None,
+        fan_out: FanOutSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -47,8 +51,18 @@ class EcrJanitorStack(Stack):
             code_dir=code_dir,
             regions=config.regions,
             image_lists=config.protect.extra_image_lists,
+            # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
+            reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
         )
-        NightlySchedule(self, "Schedule", function=janitor.function, expression=schedule)
+        runs = (
+            None
+            if fan_out is None
+            else FanOut(self, "FanOut", function=janitor.function, role=janitor.role, settings=fan_out)
+        )
+        state_machine = runs.state_machine if runs else None
+        NightlySchedule(
+            self, "Schedule", function=janitor.function, expression=schedule, state_machine=state_machine
+        )
         alarms = JanitorAlarms(
             self,
             "Alarms",
@@ -56,6 +70,7 @@ class EcrJanitorStack(Stack):
             timeout=janitor.timeout,
             failure_queue=janitor.failure_queue,
             alarm_email=alarm_email,
+            state_machine=state_machine,
         )
         dashboard = JanitorDashboard(
             self,
@@ -75,3 +90,6 @@ class EcrJanitorStack(Stack):
             value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
             f"#dashboards/dashboard/{dashboard.dashboard.dashboard_name}",
         )
+        if runs is not None:
+            CfnOutput(self, "StateMachineArn", value=runs.state_machine.state_machine_arn)
+            CfnOutput(self, "RunBucketName", value=runs.bucket.bucket_name)

@@ -132,3 +132,38 @@ def alarm_metrics(template: dict[str, Any]) -> Iterator[tuple[str, MetricRef]]:
         for stat in stats:
             dimensions = {d["Name"]: resolve_join(d["Value"]) for d in stat.get("Dimensions", [])}
             yield logical_id, MetricRef.of(stat["Namespace"], stat["MetricName"], dimensions)
+
+
+def placeholder(value: Any) -> str:
+    """An intrinsic as text: {"Ref": X} -> ${X}, {"Fn::GetAtt": [X, "Arn"]} -> ${X.Arn}."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${" + str(value["Ref"]) + "}"
+    if "Fn::GetAtt" in value:
+        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(placeholder(part) for part in parts)
+    return "${?}"
+
+
+def state_machine_definition(synthesized: Synthesized) -> dict[str, Any]:
+    """The state machine's DefinitionString, parsed, with each intrinsic as a ${...} placeholder."""
+    machine = synthesized.only("AWS::StepFunctions::StateMachine")
+    definition: dict[str, Any] = json.loads(placeholder(machine["Properties"]["DefinitionString"]))
+    return definition
+
+
+def policy_statements(synthesized: Synthesized) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(policy logical id, statement) of every IAM policy, resources as ${...} text, always lists."""
+    for logical_id, policy in synthesized.resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            yield (
+                logical_id,
+                {**statement, "Action": actions, "Resource": [placeholder(r) for r in resources]},
+            )

@@ -18,7 +18,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from ecr_janitor.config import Config, load_config, parse_config
 from infra.package import stage_function_code
-from infra.settings import DEFAULT_SCHEDULE
+from infra.settings import DEFAULT_SCHEDULE, FanOutSettings
 from infra.stack import EcrJanitorStack
 from tests.infra.cdk_support import (
     MINIMAL_CONFIG,
@@ -42,13 +42,17 @@ def minimal_config() -> Config:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> Synth:
     """Synthesize the stack with cdk-nag's AwsSolutions checks; any unacknowledged finding raises."""
-    cache: dict[tuple[str, str, str | None], Synthesized] = {}
+    cache: dict[tuple[str, str, str | None, FanOutSettings | None], Synthesized] = {}
 
     def build(
-        config: Config | None = None, *, schedule: str = DEFAULT_SCHEDULE, alarm_email: str | None = None
+        config: Config | None = None,
+        *,
+        schedule: str = DEFAULT_SCHEDULE,
+        alarm_email: str | None = None,
+        fan_out: FanOutSettings | None = None,
     ) -> Synthesized:
         config = config or shipped_config
-        key = (config.model_dump_json(), schedule, alarm_email)
+        key = (config.model_dump_json(), schedule, alarm_email, fan_out)
         if key not in cache:
             work = tmp_path_factory.mktemp("synth")
             app = App(outdir=str(work / "cdk.out"))
@@ -58,6 +62,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> S
                 code_dir=stage_function_code(config, destination=work / "code"),
                 schedule=schedule,
                 alarm_email=alarm_email,
+                fan_out=fan_out,
             )
             Validations.of(app).add_plugins(AwsSolutionsChecks(app))
             cache[key] = Synthesized(stack, Template.from_stack(stack), work / "cdk.out")
@@ -70,6 +75,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> S
 def default(synth: Synth) -> Synthesized:
     """The stack `npx cdk synth` builds: the shipped config, the default schedule, no e-mail."""
     return synth()
+
+
+@pytest.fixture(scope="session")
+def fanned(synth: Synth) -> Synthesized:
+    """The stack `npx cdk synth -c fanOut=true` builds: the shipped config, default fan-out settings."""
+    return synth(fan_out=FanOutSettings())
 
 
 @pytest.fixture(scope="session")

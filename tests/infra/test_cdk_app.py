@@ -106,3 +106,25 @@ def test_synth_with_context_runs_cdk_nag_and_leaves_nothing_behind(tmp_path: Pat
     assert report["pluginReports"] == []  # cdk-nag ran (the report exists) and found nothing open
     assert list((tmp_path / "tmp").iterdir()) == []  # the staging directory is gone
     assert not (ROOT / "build").exists()
+
+
+def test_synth_with_fan_out_from_the_context(tmp_path: Path) -> None:
+    config = tmp_path / "janitor.json"
+    config.write_text(json.dumps(MINIMAL_CONFIG))
+    result, outdir = _run_app(tmp_path, config=str(config), fanOut="true", fanOutConcurrency="3")
+    assert result.returncode == 0, result.stderr
+    template: dict[str, Any] = json.loads((outdir / "EcrJanitor.template.json").read_text())
+    types = [r["Type"] for r in template["Resources"].values()]
+    assert types.count("AWS::StepFunctions::StateMachine") == 1
+    function = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 4
+    assert '\\"MaxConcurrency\\":3' in json.dumps(template)
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_invalid_fan_out_context_fails_synth(tmp_path: Path) -> None:
+    result, outdir = _run_app(tmp_path, fanOutConcurrency="8")
+    assert result.returncode == 2
+    assert result.stderr == "context fanOutConcurrency applies only with fan-out: add -c fanOut=true\n"
+    assert not (outdir / "EcrJanitor.template.json").exists()

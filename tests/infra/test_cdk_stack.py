@@ -17,9 +17,9 @@ from constructs import IConstruct
 
 from ecr_janitor.config import Config
 from infra.package import stage_function_code
-from infra.settings import DEFAULT_SCHEDULE
+from infra.settings import DEFAULT_SCHEDULE, FanOutSettings
 from infra.stack import EcrJanitorStack
-from tests.infra.cdk_support import ROOT, Synthesized
+from tests.infra.cdk_support import ROOT, Synth, Synthesized
 
 CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
 CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # the venv's, as `make infra` runs it
@@ -34,6 +34,13 @@ def _acknowledgements(root: IConstruct) -> Iterator[tuple[str, str, str]]:
             if entry.type == ACKNOWLEDGED:
                 for rule, reason in entry.data.items():
                     yield construct.node.path, str(rule).removeprefix("Annotation::"), str(reason)
+
+
+@pytest.fixture(params=["default", "fanned"])
+def either(request: pytest.FixtureRequest) -> Synthesized:
+    """The default stack, then the one with fan-out: the stack-wide checks hold for both."""
+    synthesized: Synthesized = request.getfixturevalue(request.param)
+    return synthesized
 
 
 def test_resources_of_the_stack(default: Synthesized) -> None:
@@ -76,22 +83,48 @@ def test_outputs_tell_where_things_are(default: Synthesized) -> None:
     ]
 
 
-def test_every_acknowledgement_gives_a_reason(default: Synthesized) -> None:
-    acknowledgements = list(_acknowledgements(default.stack))
+def test_resources_of_the_stack_with_fan_out(fanned: Synthesized) -> None:
+    counts: dict[str, int] = {}
+    for resource in fanned.json["Resources"].values():
+        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+    assert counts == {
+        "AWS::Logs::LogGroup": 2,
+        "AWS::IAM::Role": 3,  # the function's, the state machine's, EventBridge's to start it
+        "AWS::IAM::Policy": 5,
+        "AWS::SQS::Queue": 1,
+        "AWS::SQS::QueuePolicy": 1,
+        "AWS::SSM::Parameter": 1,
+        "AWS::Lambda::Function": 1,  # still no CDK helper functions (e.g. auto-delete for the bucket)
+        "AWS::Lambda::EventInvokeConfig": 1,
+        "AWS::Events::Rule": 1,
+        "AWS::S3::Bucket": 1,
+        "AWS::S3::BucketPolicy": 1,
+        "AWS::StepFunctions::StateMachine": 1,
+        "AWS::SNS::Topic": 1,
+        "AWS::SNS::TopicPolicy": 1,
+        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Dashboard": 1,
+    }
+
+
+def test_every_acknowledgement_gives_a_reason(either: Synthesized) -> None:
+    acknowledgements = list(_acknowledgements(either.stack))
     assert acknowledgements
     for path, rule, reason in acknowledgements:
         assert rule.startswith("AwsSolutions-"), (path, rule)
         assert len(reason.split()) >= MIN_REASON_WORDS, f"{path} {rule}: give a real reason"
 
 
+@pytest.mark.parametrize("fan_out", [None, FanOutSettings()], ids=["default", "fanned"])
 def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
-    default: Synthesized,
+    synth: Synth,
     shipped_config: Config,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    fan_out: FanOutSettings | None,
 ) -> None:
     """Synthesize again with acknowledgements switched off: cdk-nag must report exactly what they cover."""
-    acknowledged = {(path, rule) for path, rule, _ in _acknowledgements(default.stack)}
+    acknowledged = {(path, rule) for path, rule, _ in _acknowledgements(synth(fan_out=fan_out).stack)}
     monkeypatch.setattr(Validations, "acknowledge", lambda self, *rules: None)
     app = App(outdir=str(tmp_path / "cdk.out"))
     EcrJanitorStack(
@@ -100,6 +133,7 @@ def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
         code_dir=stage_function_code(shipped_config, destination=tmp_path / "code"),
         schedule=DEFAULT_SCHEDULE,
         alarm_email=None,
+        fan_out=fan_out,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     with pytest.raises(RuntimeError, match="ValidationFailed"):
@@ -120,8 +154,8 @@ def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
     assert unused == [], "acknowledgement without a finding: remove it"
 
 
-def test_cfn_lint_passes_on_the_synthesized_template(default: Synthesized) -> None:
-    template = default.outdir / "EcrJanitor.template.json"
+def test_cfn_lint_passes_on_the_synthesized_template(either: Synthesized) -> None:
+    template = either.outdir / "EcrJanitor.template.json"
     result = subprocess.run(
         [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
         capture_output=True,
