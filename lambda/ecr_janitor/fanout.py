@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -365,14 +366,27 @@ def refuse_overlap(client: Any, state_machine_arn: str, execution_arn: str, star
 
 
 class SliceRegistry(EcrRegistry):
-    """One region's ECR as a worker sees it: the listing is its slice, everything else is ECR's."""
+    """One region's ECR as a worker sees it: the listing is its slice, everything else is ECR's. It
+    also notes which repositories were started (their tags are the first thing a run reads), so the
+    ones the time budget left out are known exactly, whatever order the threads took them in."""
 
     def __init__(self, client: Any, region: str, repositories: Sequence[Repository]) -> None:
         super().__init__(client, region)
         self._slice = tuple(repositories)
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
 
     def repositories(self) -> Iterator[Repository]:
         return iter(self._slice)
+
+    def repository_tags(self, repository: Repository) -> dict[str, str]:
+        with self._lock:
+            self._started.add(repository.name)
+        return super().repository_tags(repository)
+
+    def not_started(self) -> list[Repository]:
+        with self._lock:
+            return [r for r in self._slice if r.name not in self._started]
 
     def for_region(self, region: str) -> EcrRegistry:
         if region != self.region:
@@ -414,12 +428,13 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
     )
     report = janitor.run(config, request, registry.for_region, in_use)
 
-    first_deferred = report.resume.get(region)
-    deferred = (
-        []
-        if first_deferred is None
-        else [r.name for r in repositories[first_deferred:] if config.target_for(r.name) is not None]
-    )
+    # Covered repositories the time budget left out (uncovered ones count as unmatched, not deferred).
+    deferred = [r.name for r in registry.not_started() if config.target_for(r.name) is not None]
+    if len(deferred) != report.deferred:
+        logger.warning(
+            "deferred repositories and the run's count differ",
+            extra={"event": "deferred_mismatch", "listed": len(deferred), "counted": report.deferred},
+        )
     failed = [
         {**asdict(f), "message": f.message[:MAX_MESSAGE]} for f in report.failed_repositories[:MAX_LISTED]
     ]

@@ -67,12 +67,14 @@ def _fresh_metrics() -> Iterator[None]:
     metrics.clear_metrics()
 
 
-def write_config(path: Path, *, dry_run: bool, in_use: bool = True) -> None:
+def write_config(path: Path, *, dry_run: bool, in_use: bool = True, workers: int | None = None) -> None:
+    execution = {} if workers is None else {"execution": {"workers": workers}}
     path.write_text(
         json.dumps(
             {
                 "dryRun": dry_run,
                 "regions": [REGION],
+                **execution,
                 "protect": {"inUse": in_use},
                 "targets": [
                     {
@@ -240,8 +242,8 @@ def deploy(local_ecr: LocalEcr, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     config = tmp_path / "ecr-janitor.json"
     monkeypatch.setenv(ENV_CONFIG_PATH, str(config))
 
-    def write(*, dry_run: bool, in_use: bool = True) -> None:
-        write_config(config, dry_run=dry_run, in_use=in_use)
+    def write(*, dry_run: bool, in_use: bool = True, workers: int | None = None) -> None:
+        write_config(config, dry_run=dry_run, in_use=in_use, workers=workers)
 
     return write
 
@@ -525,6 +527,23 @@ def test_a_worker_out_of_time_returns_what_it_deferred_and_the_next_run_starts_w
     slices = driver.get(following["slicesKey"])
     assert [r["name"] for r in slices[-1]["repositories"]] == deferred
     assert sorted(r["name"] for s in slices for r in s["repositories"]) == COVERED
+
+
+def test_a_worker_that_runs_out_of_time_mid_slice_returns_exactly_what_it_did_not_start(
+    local_ecr: LocalEcr, seeder: Seeder, registry: Registry, deploy: Callable[..., None], driver: Driver
+) -> None:
+    deploy(dry_run=False, workers=1)
+    prepared = driver.prepare()
+    first, second = (r["name"] for r in driver.get(prepared["slicesKey"])[0]["repositories"])
+    local_ecr.strict.latency_seconds = 0.25  # a repository takes >= 0.5 s (tags, images, delete)
+    try:
+        result = driver.worker(prepared, 0, remaining_ms=120_000 + 300)  # 0.3 s past the reserve
+    finally:
+        local_ecr.strict.latency_seconds = 0.0
+    assert result["deferred"] == [second]
+    assert (result["totals"]["repositories"], result["totals"]["repositoriesDeferred"]) == (1, 1)
+    assert registry.old[first].isdisjoint(seeder.images_left(first))
+    assert registry.old[second] <= seeder.images_left(second)
 
 
 # -- the whole run ------------------------------------------------------------------------------------
