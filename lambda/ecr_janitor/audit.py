@@ -113,8 +113,8 @@ def source_failed(failure: SourceFailure) -> None:
     )
 
 
-def deferred(region: str, count: int, resume_at: int) -> None:
+def deferred(region: str, count: int, resume_at: str) -> None:
     logger.warning(
         "repositories deferred to the next run",
-        extra={"event": "deferred", "region": region, "deferred": count, "resume_position": resume_at},
+        extra={"event": "deferred", "region": region, "deferred": count, "resume_at": resume_at},
     )

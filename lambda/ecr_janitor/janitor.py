@@ -43,8 +43,9 @@ class RunRequest:
     deadline: float | None = None
     """`clock()` reading after which no repository is started (the Lambda's remaining time)."""
     clock: Callable[[], float] = time.monotonic
-    resume: Mapping[str, int] = field(default_factory=dict)
-    """Region -> listing position to start from: where the previous run stopped."""
+    resume: Mapping[str, str] = field(default_factory=dict)
+    """Region -> name of the repository to start with: where the previous run stopped. By name, since
+    ECR doesn't document the order DescribeRepositories lists in."""
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
 
@@ -107,18 +108,21 @@ def run(
     return report
 
 
-def _listing(registry: EcrRegistry, start: int) -> Iterator[tuple[int, Repository]]:
-    """Every repository with its listing position, beginning at `start` and wrapping around, so a run
-    that resumes where the last one stopped still reaches every repository once. Streams: nothing is
-    held beyond the current page."""
-    for position, repository in enumerate(registry.repositories()):
-        if position >= start:
-            yield position, repository
-    if start:
-        for position, repository in enumerate(registry.repositories()):
-            if position >= start:
-                break
-            yield position, repository
+def _listing(registry: EcrRegistry, start: str | None) -> Iterator[Repository]:
+    """Every repository once, beginning with the one named `start` and wrapping around, so a run that
+    resumes where the last one stopped still reaches every repository. If `start` is gone, from the
+    beginning. Streams: nothing is held beyond the current page."""
+    found = start is None
+    for repository in registry.repositories():
+        found = found or repository.name == start
+        if found:
+            yield repository
+    if start is None:
+        return
+    for repository in registry.repositories():
+        if found and repository.name == start:
+            break
+        yield repository
 
 
 def _run_region(
@@ -134,38 +138,40 @@ def _run_region(
     when a worker picks the repository up): they are counted as deferred and the next run starts with
     the first of them."""
     workers = config.execution.workers
-    pending: deque[tuple[int, Future[RepositoryReport | None]]] = deque()
-    first_deferred: int | None = None
+    pending: deque[tuple[int, str, Future[RepositoryReport | None]]] = deque()
+    first_deferred: tuple[int, str] | None = None
+    """(order of processing, name) of the earliest repository not started: where the next run begins."""
     deferred_here = 0
 
-    def defer(position: int) -> None:
+    def defer(position: int, name: str) -> None:
         nonlocal first_deferred, deferred_here
-        first_deferred = position if first_deferred is None else min(first_deferred, position)
+        first_deferred = min(first_deferred or (position, name), (position, name))
         deferred_here += 1
 
     def collect() -> None:
-        position, future = pending.popleft()
+        position, name, future = pending.popleft()
         outcome = future.result()
         if outcome is None:
-            defer(position)
+            defer(position, name)
             return
         audit.repository_outcome(outcome, dry_run=request.dry_run)
         report.add(outcome)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
         try:
-            for position, repository in _listing(registry, request.resume.get(registry.region, 0)):
+            listing = _listing(registry, request.resume.get(registry.region))
+            for position, repository in enumerate(listing):
                 match = config.target_for(repository.name)
                 if match is None:
                     report.unmatched += 1
                     continue
                 if request.out_of_time():
-                    defer(position)
+                    defer(position, repository.name)
                     continue
                 index, target = match
                 context = _Repository(registry, repository, index, target, config, request, blocked)
                 work = pool.submit(context.process_in_time, references.get(repository.name, []))
-                pending.append((position, work))
+                pending.append((position, repository.name, work))
                 # No more in flight than workers: nothing waits in the pool's queue, so a repository
                 # starts when it is submitted, and the listing never runs far ahead.
                 while len(pending) >= workers:
@@ -181,8 +187,8 @@ def _run_region(
                 collect()
     if first_deferred is not None:
         report.deferred += deferred_here
-        report.resume[registry.region] = first_deferred
-        audit.deferred(registry.region, deferred_here, first_deferred)
+        report.resume[registry.region] = first_deferred[1]
+        audit.deferred(registry.region, deferred_here, first_deferred[1])
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,7 @@ class _Repository:
             tuple(lifecycle.differences(current, wanted)),
             preview,
             at_risk,
+            self.blocked if preview is not None else "",
         )
         state = Status.PLANNED if self.request.dry_run else Status.APPLIED
         return self.outcome(state, policy=outcome)

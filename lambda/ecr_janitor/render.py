@@ -151,6 +151,8 @@ def _policy_details(r: RepositoryReport) -> str:
         notes.append(f"at risk: {decision.image.digest[:19]}…{tags} {decision.reason.detail}")
     if len(r.policy.at_risk) > 3:
         notes.append(f"… {len(r.policy.at_risk) - 3} more at risk (see --json)")
+    if r.policy.at_risk_unknown:
+        notes.append(f"at risk may be incomplete: {r.policy.at_risk_unknown}")
     return "\n".join(notes)
 
 

@@ -52,6 +52,8 @@ class PolicyOutcome:
     """What ECR will expire under the target's policy: the retain engine, without protections."""
     at_risk: tuple[Decision, ...] = ()
     """Images in `preview` that ECR will expire although the janitor would keep them (in use, ...)."""
+    at_risk_unknown: str = ""
+    """Why `at_risk` may be incomplete: an in-use source that could not be read."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,8 @@ class RunReport:
     in_use_failures: list[SourceFailure] = field(default_factory=list)
     unmatched: int = 0
     deferred: int = 0
-    resume: dict[str, int] = field(default_factory=dict)
-    """Region -> listing position the next run starts from (only for regions this run didn't finish)."""
+    resume: dict[str, str] = field(default_factory=dict)
+    """Region -> the repository the next run starts with (only for regions this run didn't finish)."""
     duration_seconds: float = 0.0
     _counts: Counter[str] = field(default_factory=Counter)
 
@@ -300,6 +302,7 @@ def _policy_json(outcome: PolicyOutcome) -> dict[str, Any]:
             "imagesExpirable": len(preview.expired),
             "bytesExpirable": preview.bytes_expired,
             "atRisk": [_decision_json(d) for d in outcome.at_risk],
+            "atRiskIncomplete": outcome.at_risk_unknown or None,
             "expired": [_decision_json(d) for d in preview.expired],
         },
     }

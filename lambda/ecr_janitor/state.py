@@ -21,8 +21,8 @@ class ResumeState:
         self._client = client
         self.parameter = parameter
 
-    def load(self) -> dict[str, int]:
-        """Region -> listing position; empty (start from the beginning) when unknown or unreadable."""
+    def load(self) -> dict[str, str]:
+        """Region -> repository to start with; empty (from the beginning) when unknown or unreadable."""
         try:
             text = self._client.get_parameter(Name=self.parameter)["Parameter"]["Value"]
         except (ClientError, BotoCoreError) as error:
@@ -36,11 +36,9 @@ class ResumeState:
         if not isinstance(loaded, dict):
             logger.warning("resume state is not a JSON object; starting from the first repository")
             return {}
-        return {
-            str(region): int(position) for region, position in loaded.items() if isinstance(position, int)
-        }
+        return {str(region): name for region, name in loaded.items() if isinstance(name, str)}
 
-    def save(self, resume: dict[str, int]) -> None:
+    def save(self, resume: dict[str, str]) -> None:
         """Failing to save only means the next run starts from the beginning again."""
         try:
             self._client.put_parameter(

@@ -263,11 +263,11 @@ def test_a_run_out_of_time_defers_and_the_next_one_resumes(
     short = handler({}, FakeContext(remaining_ms=100_000))  # less than the 120 s reserve: nothing starts
     out, _ = capsys.readouterr()
     assert short["totals"]["repositoriesDeferred"] == 3
-    assert short["resume"] == {"us-east-1": 0}
+    assert short["resume"] == {"us-east-1": "svc/a"}
     assert value(emf(out)[0], m.REPOSITORIES_DEFERRED.name) == 3
     assert local_ecr.strict.count("BatchDeleteImage") == 0
     stored = boto3.client("ssm").get_parameter(Name="/ecr-janitor/test/resume")["Parameter"]["Value"]
-    assert json.loads(stored) == {"us-east-1": 0}
+    assert json.loads(stored) == {"us-east-1": "svc/a"}
 
     full = handler({}, FakeContext())
     capsys.readouterr()

@@ -246,3 +246,14 @@ def test_throttling_is_retried(
     assert code == 0
     assert stored("team/new") == POLICY
     assert stored("team/edited") == POLICY
+
+
+def test_the_preview_says_when_its_at_risk_list_may_be_incomplete(
+    tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_ecr.strict.faults.append(Fault("*", "AccessDeniedException", "no", times=None, service="lambda"))
+    code, report = run(capsys, write_config(tmp_path), "plan")
+    assert code == 1
+    preview = by_name(report)["team/new"]["policy"]["preview"]
+    assert "Lambda in us-east-1 could not be read (AccessDeniedException" in preview["atRiskIncomplete"]
+    assert by_name(report)["team/same"]["policy"]["preview"]["atRiskIncomplete"]

@@ -100,7 +100,7 @@ def test_past_the_deadline_nothing_starts_and_the_next_run_resumes_there() -> No
     first = run(config(UNTAGGED, workers=1), registry, deadline=1500.0, clock=lambda: clock["t"])
     assert registry.evaluated == ["a", "b"]
     assert first.deferred == 3  # d, e, f; skip-c is no target's
-    assert first.resume == {"us-east-1": 3}
+    assert first.resume == {"us-east-1": "d"}
     assert first.totals()["repositoriesDeferred"] == 3
 
     registry.repositories = original  # type: ignore[method-assign]
@@ -111,9 +111,15 @@ def test_past_the_deadline_nothing_starts_and_the_next_run_resumes_there() -> No
     assert second.resume == {}
 
 
-def test_a_resume_position_beyond_the_listing_still_covers_everything() -> None:
+def test_resuming_goes_by_name_whatever_order_ecr_lists_in() -> None:
+    registry = OrderedRegistry(list(reversed(NAMES)))
+    run(config(UNTAGGED, workers=1), registry, resume={"us-east-1": "d"})
+    assert registry.evaluated == ["d", "b", "a", "f", "e"]
+
+
+def test_a_resume_point_that_is_gone_still_covers_everything() -> None:
     registry = OrderedRegistry(NAMES)
-    report = run(config(UNTAGGED, workers=3), registry, resume={"us-east-1": 99})
+    report = run(config(UNTAGGED, workers=3), registry, resume={"us-east-1": "no-longer-there"})
     assert sorted(registry.evaluated) == ["a", "b", "d", "e", "f"]
     assert report.resume == {}
 
@@ -182,7 +188,7 @@ def test_a_repository_whose_worker_starts_after_the_deadline_is_deferred_not_sta
     assert registry.evaluated == []
     assert registry.delete_calls == []
     assert report.deferred == 5
-    assert report.resume == {"us-east-1": 0}
+    assert report.resume == {"us-east-1": "a"}
     assert report.totals()["repositories"] == 0
 
 
