@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,3 +95,20 @@ def signature(name: str, subject: str, *, kind: str = "sig", days_ago: float = 0
 def referrer(name: str, subject: str, *, days_ago: float = 0.0) -> Image:
     """An OCI referrer whose subject ECR reports."""
     return replace(image(name, days_ago=days_ago, size=10), subject_digest=digest(subject))
+
+
+@dataclass
+class FakeLambdaContext:
+    """The LambdaContext attributes Powertools and the handler read."""
+
+    function_name: str = "ecr-janitor"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-janitor"
+    aws_request_id: str = "0f6b1c52-7d1e-4c3a-9a43-3f1f4d2c8d11"
+    log_group_name: str = "/aws/lambda/ecr-janitor"
+    log_stream_name: str = "2026/11/25/[$LATEST]abc"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms

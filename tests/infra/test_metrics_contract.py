@@ -27,6 +27,7 @@ from devtools.seed import Seeder
 from ecr_janitor import metrics as m
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
 from infra import dashboard as d
+from tests.factories import FakeLambdaContext
 from tests.infra.cdk_support import MetricRef, Synthesized, alarm_metrics, dashboard_metrics
 
 REGION = "us-east-1"
@@ -71,20 +72,6 @@ CONFIG: dict[str, Any] = {
         }
     ],
 }
-
-
-@dataclass(frozen=True)
-class FakeLambdaContext:
-    function_name: str = "EcrJanitor-Function"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:EcrJanitor-Function"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    log_group_name: str = "/aws/lambda/EcrJanitor-Function"
-    log_stream_name: str = "contract-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ecr_janitor.fanout import DEFERRED_KEY, RunInProgressError
 from ecr_janitor.handler import handler
 from ecr_janitor.in_use import InUseSnapshot, SourceFailure
 from ecr_janitor.observability import metrics
-from tests.factories import rule
+from tests.factories import FakeLambdaContext, rule
 
 REGION = "us-east-1"
 BUCKET = "janitor-runs"
@@ -43,21 +43,6 @@ YOUNG = NOW - timedelta(days=1)
 COVERED = ["svc/a", "svc/b", "svc/c", "svc/d", "svc/e"]
 UNCOVERED = ["other/x", "other/y"]
 SLICE_SIZE = 2
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "ecr-janitor"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-janitor"
-    aws_request_id: str = "6d0c4a8e-1b2f-4c3d-9e8f-0a1b2c3d4e5f"
-    log_group_name: str = "/aws/lambda/ecr-janitor"
-    log_stream_name: str = "2026/11/25/[$LATEST]fanout"
-    remaining_ms: int = 900_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture(autouse=True)
@@ -123,9 +108,9 @@ class Driver:
     def s3(self) -> Any:
         return boto3.client("s3", region_name=REGION)
 
-    def invoke(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = handler(event, context or FakeContext())
+            result: dict[str, Any] = handler(event, context or FakeLambdaContext())
         finally:
             out, err = self.capsys.readouterr()
             self.out.append(out)
@@ -159,7 +144,7 @@ class Driver:
         }
 
     def worker(self, prepared: dict[str, Any], index: int, **context: Any) -> dict[str, Any]:
-        return self.invoke(self.worker_event(prepared, index), FakeContext(**context))
+        return self.invoke(self.worker_event(prepared, index), FakeLambdaContext(**context))
 
     def map_run(
         self, prepared: dict[str, Any], fail: Callable[[int], bool] = lambda _: False, **context: Any
@@ -187,7 +172,7 @@ class Driver:
                     {**execution, "Status": "FAILED", "Error": "Sandbox.Timedout", "Cause": json.dumps(cause)}
                 )
                 continue
-            output = self.invoke(event, FakeContext(**context))
+            output = self.invoke(event, FakeLambdaContext(**context))
             succeeded.append({**execution, "Status": "SUCCEEDED", "Output": json.dumps(output)})
         return self.write_results(prepared, succeeded=succeeded, failed=failed)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from ecr_janitor.constants import (
 from ecr_janitor.events import InvalidEventError
 from ecr_janitor.handler import handler
 from ecr_janitor.observability import metrics
-from tests.factories import config_document
+from tests.factories import FakeLambdaContext, config_document
 
 NOW = datetime.now(UTC)
 SCHEDULED_EVENT = {
@@ -40,21 +39,6 @@ SCHEDULED_EVENT = {
     "resources": ["arn:aws:events:us-east-1:123456789012:rule/nightly"],
     "detail": {},
 }
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "ecr-janitor"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-janitor"
-    aws_request_id: str = "0f6b1c52-7d1e-4c3a-9a43-3f1f4d2c8d11"
-    log_group_name: str = "/aws/lambda/ecr-janitor"
-    log_stream_name: str = "2026/11/25/[$LATEST]abc"
-    remaining_ms: int = 900_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +95,7 @@ def test_the_nightly_event_runs_like_run_and_emits_every_metric(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     deploy_config(dry_run=False)
-    result = handler(SCHEDULED_EVENT, FakeContext())
+    result = handler(SCHEDULED_EVENT, FakeLambdaContext())
     out, err = capsys.readouterr()
     assert result["status"] == "ok"
     assert result["dryRun"] is False
@@ -132,7 +116,7 @@ def test_the_nightly_event_runs_like_run_and_emits_every_metric(
     assert sum(line.get("event") == "deletion" for line in lines) == 4
     (outcome,) = [line for line in lines if line.get("event") == "repository"]
     assert (outcome["repository"], outcome["status"], outcome["images_expired"]) == ("svc/api", "cleaned", 4)
-    assert outcome["function_request_id"] == FakeContext.aws_request_id
+    assert outcome["function_request_id"] == FakeLambdaContext.aws_request_id
 
 
 @pytest.mark.parametrize(
@@ -148,7 +132,7 @@ def test_an_event_can_force_a_dry_run_but_never_cancel_one(
     config_dry_run: bool,
 ) -> None:
     deploy_config(dry_run=config_dry_run)
-    result = handler(event, FakeContext())
+    result = handler(event, FakeLambdaContext())
     out, _ = capsys.readouterr()
     assert result["dryRun"] is True
     assert result["totals"]["imagesExpirable"] == 4
@@ -180,7 +164,7 @@ def test_a_bad_event_is_refused_before_any_aws_call(
 ) -> None:
     deploy_config(dry_run=False)
     with pytest.raises(InvalidEventError, match=message):
-        handler(event, FakeContext())
+        handler(event, FakeLambdaContext())
     assert local_ecr.strict.count() == 0
 
 
@@ -192,7 +176,7 @@ def test_an_invalid_deployed_config_fails_the_invocation_before_any_aws_call(
     document["targets"][0]["policy"]["rules"][0]["rulePriority"] = 0
     deploy_config(dry_run=False, document=document)
     with pytest.raises(ConfigError, match="rulePriority must be at least 1"):
-        handler({}, FakeContext())
+        handler({}, FakeLambdaContext())
     assert local_ecr.strict.count() == 0
 
 
@@ -212,7 +196,7 @@ def test_failures_are_reported_in_the_result_and_the_metrics(
         "in an index",
     )
     deploy_config(dry_run=False)
-    result = handler({}, FakeContext())
+    result = handler({}, FakeLambdaContext())
     out, _ = capsys.readouterr()
     assert result["status"] == "failed"
     assert {r["repository"] for r in result["failedRepositories"]} == {"svc/api", "svc/locked"}
@@ -234,7 +218,7 @@ def test_propagated_policies_are_counted_and_audited(
     deploy_config(dry_run=False, document=document)
     policy_text = json.dumps(document["targets"][0]["policy"])
     local_ecr.strict.lifecycle_policies[("us-east-1", "sandbox/b")] = policy_text
-    handler({}, FakeContext())
+    handler({}, FakeLambdaContext())
     out, err = capsys.readouterr()
     (blob,) = emf(out)
     assert value(blob, m.POLICIES_CREATED.name) == 1
@@ -260,7 +244,9 @@ def test_a_run_out_of_time_defers_and_the_next_one_resumes(
         seeder.image(name, pushed_at=NOW - timedelta(days=30))
     deploy_config(dry_run=False)
 
-    short = handler({}, FakeContext(remaining_ms=100_000))  # less than the 120 s reserve: nothing starts
+    short = handler(
+        {}, FakeLambdaContext(remaining_ms=100_000)
+    )  # less than the 120 s reserve: nothing starts
     out, _ = capsys.readouterr()
     assert short["totals"]["repositoriesDeferred"] == 3
     assert short["resume"] == {"us-east-1": "svc/a"}
@@ -269,7 +255,7 @@ def test_a_run_out_of_time_defers_and_the_next_one_resumes(
     stored = boto3.client("ssm").get_parameter(Name="/ecr-janitor/test/resume")["Parameter"]["Value"]
     assert json.loads(stored) == {"us-east-1": "svc/a"}
 
-    full = handler({}, FakeContext())
+    full = handler({}, FakeLambdaContext())
     capsys.readouterr()
     assert full["totals"]["repositoriesDeferred"] == 0
     assert full["totals"]["imagesExpired"] == 3
