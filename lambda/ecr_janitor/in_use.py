@@ -43,10 +43,11 @@ class InUseSnapshot:
     references: list[ImageReference] = field(default_factory=list)
     failures: list[SourceFailure] = field(default_factory=list)
 
-    def blocking(self, region: str) -> list[SourceFailure]:
-        """The failures that forbid deleting in `region`: all of them. A workload in one region may pull
-        from a repository in another, so one unreadable source leaves every region's view incomplete."""
-        return list(self.failures)
+    @property
+    def withholds_deletions(self) -> str:
+        """Why nothing may be deleted, or empty. One unreadable source is enough, in any region: a
+        workload in one region may pull from a repository in another."""
+        return "; ".join(f.describe() for f in self.failures)
 
 
 class InUseReader:

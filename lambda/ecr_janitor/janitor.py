@@ -102,8 +102,7 @@ def run(
     )
     references = references_by_repository(in_use.references)
     for region in request.regions:
-        blocked = "; ".join(f.describe() for f in in_use.blocking(region))
-        _run_region(config, request, registry_for(region), report, references, blocked)
+        _run_region(config, request, registry_for(region), report, references, in_use.withholds_deletions)
     report.duration_seconds = time.monotonic() - started
     return report
 

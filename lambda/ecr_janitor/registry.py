@@ -14,7 +14,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecr_janitor import aws
 from ecr_janitor.aws import error_code, error_message
 from ecr_janitor.model import INDEX_MEDIA_TYPES, Image, Repository
 
@@ -52,10 +51,6 @@ class EcrRegistry:
     def __init__(self, client: Any, region: str) -> None:
         self._client = client
         self.region = region
-
-    @classmethod
-    def connect(cls, region: str) -> EcrRegistry:
-        return cls(aws.client("ecr", region), region)
 
     def repositories(self) -> Iterator[Repository]:
         pages = self._client.get_paginator("describe_repositories").paginate(

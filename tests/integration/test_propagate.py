@@ -15,6 +15,7 @@ import yaml
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
+from ecr_janitor import aws
 from ecr_janitor.cli import main
 from ecr_janitor.config import LifecyclePolicy
 from ecr_janitor.policy import evaluate
@@ -177,9 +178,13 @@ def test_the_preview_is_what_the_retain_engine_expires_without_protections(
     code, report = run(capsys, write_config(tmp_path), "plan")
     assert code == 0
     preview = by_name(report)["team/new"]["policy"]["preview"]
-    images = EcrRegistry.connect("us-east-1").images("team/new")
+    images = EcrRegistry(aws.client("ecr", "us-east-1"), "us-east-1").images("team/new")
     engine = evaluate(images, LifecyclePolicy.model_validate(POLICY).ordered_rules(), datetime.now(UTC))
     assert {i["digest"] for i in preview["expired"]} == {d.image.digest for d in engine.expired}
+    # Worked out by hand: rule 1 takes the untagged images older than 3 days (#2, #4, #6); rule 2 keeps
+    # the 4 newest and can't expire #4 or #6, which rule 1 selected, so it adds #5 and #7.
+    new = registry["team/new"]
+    assert {i["digest"] for i in preview["expired"]} == {new[2], new[4], new[5], new[6], new[7]}
     assert preview["imagesExpirable"] == len(engine.expired) == 5
     assert preview["bytesExpirable"] == engine.bytes_expired
     assert "without the janitor's protections" in preview["note"]

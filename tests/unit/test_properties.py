@@ -94,16 +94,18 @@ def test_an_image_is_only_ever_expired_by_the_first_rule_that_selects_it(
         assert decision.reason.rule_priority == first.rule_priority
 
 
+def _some_in_use(repo: list[Image], data: Any) -> dict[str, str]:
+    if not repo:
+        return {}
+    return {i.digest: "a test workload" for i in data.draw(st.lists(st.sampled_from(repo), max_size=3))}
+
+
 @settings(max_examples=200, deadline=None)
 @given(images(), policies(), st.lists(st.sampled_from(PROTECTED), max_size=3), st.data())
 def test_protections_only_veto(
     repo: list[Image], policy: list[Rule], protected: list[str], data: Any
 ) -> None:
-    in_use = (
-        {i.digest: "a test workload" for i in data.draw(st.lists(st.sampled_from(repo), max_size=3))}
-        if repo
-        else {}
-    )
+    in_use = _some_in_use(repo, data)
     protections = Protections(tags=tuple(protected), in_use=in_use)
     unprotected = evaluate(repo, policy, NOW)
     plan = evaluate(repo, policy, NOW, protections)
@@ -208,11 +210,7 @@ def registries_with_followers(draw: st.DrawFn) -> list[Image]:
 def test_nothing_a_kept_image_needs_is_ever_expired(
     repo: list[Image], policy: list[Rule], protected: list[str], data: Any
 ) -> None:
-    in_use = (
-        {i.digest: "a test workload" for i in data.draw(st.lists(st.sampled_from(repo), max_size=3))}
-        if repo
-        else {}
-    )
+    in_use = _some_in_use(repo, data)
     plan = evaluate(repo, policy, NOW, Protections(tags=tuple(protected), in_use=in_use))
     kept = {d.image.digest for d in plan.kept}
     expired = {d.image.digest for d in plan.expired}
