@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import boto3
 
 from bench import sequential
-from ecr_janitor import aws, janitor
+from ecr_janitor.adapters import clients
 from ecr_janitor.config import load_config
+from ecr_janitor.run import janitor
 
 REGION = "us-east-1"
 
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> int:
         failures = report.has_failures
     else:
         # The same client settings (adaptive retries), so the comparison is about concurrency only.
-        result = sequential.clean(boto3.client("ecr", region_name=REGION, config=aws.CLIENT_CONFIG), now)
+        result = sequential.clean(boto3.client("ecr", region_name=REGION, config=clients.CLIENT_CONFIG), now)
         failures = False
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -27,7 +27,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from ecr_janitor.model import INDEX_MEDIA_TYPES
+from ecr_janitor.core.model import INDEX_MEDIA_TYPES
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."

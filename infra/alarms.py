@@ -7,15 +7,14 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ecr_janitor import metrics as m
+from ecr_janitor import constants as c
 from infra.cloudwatch import DURATION_WARNING_FRACTION, janitor_metric
+from infra.function import JanitorFunction
 
 NO_RUN_HOURS = 26
 """A nightly run plus two hours of slack for a run delayed behind a manual one."""
@@ -28,13 +27,12 @@ class JanitorAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        function: lambda_.IFunction,
-        timeout: Duration,
-        failure_queue: sqs.IQueue,
+        janitor: JanitorFunction,
         alarm_email: str | None,
         state_machine: sfn.IStateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        function, timeout, failure_queue = janitor.function, janitor.timeout, janitor.failure_queue
         # TLS-only. Not KMS-encrypted: it carries only alarm state changes, and CloudWatch can't publish
         # to a topic under the AWS-managed SNS key (a customer-managed key would be needed, for nothing).
         self.topic = sns.Topic(self, "Topic", display_name="ECR Janitor alarms", enforce_ssl=True)
@@ -82,19 +80,19 @@ class JanitorAlarms(Construct):
             ),
             "RepositoriesFailed": alarm(
                 "RepositoriesFailed",
-                janitor_metric(m.REPOSITORIES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                janitor_metric(c.REPOSITORIES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
                 "The last run could not read some repositories or regions; they were left untouched. "
                 "See 'Latest failures' on the dashboard.",
             ),
             "DeleteFailures": alarm(
                 "DeleteFailures",
-                janitor_metric(m.DELETE_FAILURES, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                janitor_metric(c.DELETE_FAILURES, statistic=cw.Stats.MAXIMUM, period=HOUR),
                 "ECR refused or did not confirm some deletions in the last run. "
                 "See 'Latest failures' on the dashboard.",
             ),
             "InUseSourcesFailed": alarm(
                 "InUseSourcesFailed",
-                janitor_metric(m.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                janitor_metric(c.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
                 "The last run could not read a source of images in use (ECS, Lambda, Batch or an image "
                 "list), so it deleted nothing in the regions concerned. Usually a missing permission; "
                 "see 'Latest failures' on the dashboard.",
@@ -102,7 +100,7 @@ class JanitorAlarms(Construct):
             "NoRecentRun": alarm(
                 "NoRecentRun",
                 # Emitted once by every completed run, so no data point means no completed run.
-                janitor_metric(m.RUN_DURATION, statistic=cw.Stats.SAMPLE_COUNT, period=HOUR),
+                janitor_metric(c.RUN_DURATION, statistic=cw.Stats.SAMPLE_COUNT, period=HOUR),
                 f"No janitor run completed in the last {NO_RUN_HOURS} hours: the schedule is disabled, "
                 "the function fails or times out before publishing metrics, or it is throttled.",
                 threshold=1,

@@ -7,8 +7,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 
-from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
-from ecr_janitor.metrics import MetricSpec
+from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, MetricSpec
 
 DIMENSIONS: dict[str, str] = {SERVICE_DIMENSION: SERVICE_NAME}
 

@@ -13,38 +13,38 @@ from dataclasses import dataclass
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ecr_janitor import metrics as m
-from ecr_janitor.metrics import MetricSpec
+from ecr_janitor import constants as c
+from ecr_janitor.constants import MetricSpec
 from infra.cloudwatch import (
     DURATION_WARNING_FRACTION,
     ECR_STORAGE_USD_PER_GB_MONTH,
     janitor_metric,
     monthly_savings_usd,
 )
+from infra.function import JanitorFunction
 
 LAST_RUN: tuple[MetricSpec, ...] = (
-    m.DRY_RUN,
-    m.REPOSITORIES_PROCESSED,
-    m.REPOSITORIES_FAILED,
-    m.REPOSITORIES_SKIPPED,
-    m.REPOSITORIES_BLOCKED,
-    m.REPOSITORIES_DEFERRED,
-    m.IN_USE_SOURCES_FAILED,
-    m.POLICIES_CREATED,
-    m.POLICIES_UPDATED,
-    m.POLICIES_UNCHANGED,
-    m.POLICY_DRIFT,
-    m.IMAGES_SCANNED,
-    m.IMAGES_EXPIRABLE,
-    m.IMAGES_EXPIRED,
-    m.IMAGES_PROTECTED,
-    m.DELETE_FAILURES,
-    m.BYTES_EXPIRABLE,
-    m.BYTES_RECLAIMED,
-    m.RUN_DURATION,
+    c.DRY_RUN,
+    c.REPOSITORIES_PROCESSED,
+    c.REPOSITORIES_FAILED,
+    c.REPOSITORIES_SKIPPED,
+    c.REPOSITORIES_BLOCKED,
+    c.REPOSITORIES_DEFERRED,
+    c.IN_USE_SOURCES_FAILED,
+    c.POLICIES_CREATED,
+    c.POLICIES_UPDATED,
+    c.POLICIES_UNCHANGED,
+    c.POLICY_DRIFT,
+    c.IMAGES_SCANNED,
+    c.IMAGES_EXPIRABLE,
+    c.IMAGES_EXPIRED,
+    c.IMAGES_PROTECTED,
+    c.DELETE_FAILURES,
+    c.BYTES_EXPIRABLE,
+    c.BYTES_RECLAIMED,
+    c.RUN_DURATION,
 )
 """The 'Last run' row, in this order."""
 
@@ -59,28 +59,28 @@ class GraphPanel:
 
 
 PANELS: tuple[GraphPanel, ...] = (
-    GraphPanel("Images deleted (expired) and planned (expirable)", (m.IMAGES_EXPIRED, m.IMAGES_EXPIRABLE)),
-    GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (m.BYTES_RECLAIMED, m.BYTES_EXPIRABLE)),
+    GraphPanel("Images deleted (expired) and planned (expirable)", (c.IMAGES_EXPIRED, c.IMAGES_EXPIRABLE)),
+    GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (c.BYTES_RECLAIMED, c.BYTES_EXPIRABLE)),
     GraphPanel(
         "Repositories",
         (
-            m.REPOSITORIES_PROCESSED,
-            m.REPOSITORIES_SKIPPED,
-            m.REPOSITORIES_FAILED,
-            m.REPOSITORIES_BLOCKED,
-            m.REPOSITORIES_DEFERRED,
+            c.REPOSITORIES_PROCESSED,
+            c.REPOSITORIES_SKIPPED,
+            c.REPOSITORIES_FAILED,
+            c.REPOSITORIES_BLOCKED,
+            c.REPOSITORIES_DEFERRED,
         ),
     ),
-    GraphPanel("In-use sources that could not be read (deletions withheld)", (m.IN_USE_SOURCES_FAILED,)),
+    GraphPanel("In-use sources that could not be read (deletions withheld)", (c.IN_USE_SOURCES_FAILED,)),
     GraphPanel(
         "Images kept by a protection, and delete failures",
-        (m.IMAGES_PROTECTED, m.DELETE_FAILURES),
-        right=(m.IMAGES_SCANNED,),
+        (c.IMAGES_PROTECTED, c.DELETE_FAILURES),
+        right=(c.IMAGES_SCANNED,),
     ),
     GraphPanel(
         "Lifecycle policies (propagate mode)",
-        (m.POLICIES_CREATED, m.POLICIES_UPDATED, m.POLICY_DRIFT),
-        right=(m.POLICIES_UNCHANGED,),
+        (c.POLICIES_CREATED, c.POLICIES_UPDATED, c.POLICY_DRIFT),
+        right=(c.POLICIES_UNCHANGED,),
     ),
 )
 
@@ -133,12 +133,11 @@ class JanitorDashboard(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        function: lambda_.IFunction,
-        log_group: logs.ILogGroup,
-        timeout: Duration,
+        janitor: JanitorFunction,
         alarms: Sequence[cw.IAlarm],
     ) -> None:
         super().__init__(scope, construct_id)
+        function, timeout = janitor.function, janitor.timeout
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
@@ -146,7 +145,7 @@ class JanitorDashboard(Construct):
             dashboard_name=f"{Stack.of(self).stack_name}-{Aws.REGION}",
             default_interval=Duration.days(14),
         )
-        log_groups = [log_group.log_group_name]
+        log_groups = [janitor.log_group.log_group_name]
         self.dashboard.add_widgets(
             cw.TextWidget(markdown=_INTRO, width=WIDTH, height=3),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=WIDTH, height=3),
@@ -166,11 +165,11 @@ class JanitorDashboard(Construct):
             cw.SingleValueWidget(
                 title="Over the selected time range",
                 metrics=[
-                    janitor_metric(m.IMAGES_EXPIRED),
-                    janitor_metric(m.BYTES_RECLAIMED),
-                    monthly_savings_usd(m.BYTES_RECLAIMED, label="Monthly savings bought (USD, up to)"),
-                    janitor_metric(m.DELETE_FAILURES),
-                    janitor_metric(m.REPOSITORIES_FAILED),
+                    janitor_metric(c.IMAGES_EXPIRED),
+                    janitor_metric(c.BYTES_RECLAIMED),
+                    monthly_savings_usd(c.BYTES_RECLAIMED, label="Monthly savings bought (USD, up to)"),
+                    janitor_metric(c.DELETE_FAILURES),
+                    janitor_metric(c.REPOSITORIES_FAILED),
                 ],
                 set_period_to_time_range=True,
                 width=WIDTH,
@@ -182,8 +181,8 @@ class JanitorDashboard(Construct):
             cw.GraphWidget(
                 title=f"Monthly savings (USD at {ECR_STORAGE_USD_PER_GB_MONTH} per GB-month, up to)",
                 left=[
-                    monthly_savings_usd(m.BYTES_RECLAIMED, label="Bought by deletions"),
-                    monthly_savings_usd(m.BYTES_EXPIRABLE, label="Planned (dry run too)"),
+                    monthly_savings_usd(c.BYTES_RECLAIMED, label="Bought by deletions"),
+                    monthly_savings_usd(c.BYTES_EXPIRABLE, label="Planned (dry run too)"),
                 ],
                 width=HALF,
             )
@@ -191,31 +190,26 @@ class JanitorDashboard(Construct):
         graphs.append(_duration_graph(function, timeout))
         self.dashboard.add_widgets(*graphs)
         self.dashboard.add_widgets(
-            cw.LogQueryWidget(
-                title=f"Top {TOP_REPOSITORIES} repositories by storage reclaimed",
-                log_group_names=log_groups,
-                query_lines=TOP_REPOSITORIES_QUERY,
-                view=cw.LogQueryVisualizationType.TABLE,
-                width=HALF,
-                height=8,
+            _log_table(
+                log_groups,
+                f"Top {TOP_REPOSITORIES} repositories by storage reclaimed",
+                TOP_REPOSITORIES_QUERY,
             ),
-            cw.LogQueryWidget(
-                title="Latest failures",
-                log_group_names=log_groups,
-                query_lines=LATEST_FAILURES_QUERY,
-                view=cw.LogQueryVisualizationType.TABLE,
-                width=HALF,
-                height=8,
-            ),
-            cw.LogQueryWidget(
-                title="Latest deletions (audit)",
-                log_group_names=log_groups,
-                query_lines=LATEST_DELETIONS_QUERY,
-                view=cw.LogQueryVisualizationType.TABLE,
-                width=WIDTH,
-                height=10,
+            _log_table(log_groups, "Latest failures", LATEST_FAILURES_QUERY),
+            _log_table(
+                log_groups, "Latest deletions (audit)", LATEST_DELETIONS_QUERY, width=WIDTH, height=10
             ),
         )
+
+
+def _log_table(
+    log_groups: list[str], title: str, query: list[str], *, width: int = HALF, height: int = 8
+) -> cw.LogQueryWidget:
+    """A Logs Insights table over the function's log group: the audit trail, read in the dashboard."""
+    table = cw.LogQueryVisualizationType.TABLE
+    return cw.LogQueryWidget(
+        title=title, log_group_names=log_groups, query_lines=query, view=table, width=width, height=height
+    )
 
 
 def _graph(panel: GraphPanel) -> cw.GraphWidget:
@@ -232,7 +226,7 @@ def _duration_graph(function: lambda_.IFunction, timeout: Duration) -> cw.GraphW
     return cw.GraphWidget(
         title="Run duration against the timeout (seconds)",
         left=[
-            janitor_metric(m.RUN_DURATION, statistic=cw.Stats.MAXIMUM, label="Run (janitor)"),
+            janitor_metric(c.RUN_DURATION, statistic=cw.Stats.MAXIMUM, label="Run (janitor)"),
             cw.MathExpression(
                 expression="duration / 1000",
                 using_metrics={"duration": function.metric_duration(statistic=cw.Stats.MAXIMUM)},

@@ -30,10 +30,12 @@ from ecr_janitor.constants import (
     ENV_FANOUT_CONCURRENCY,
     ENV_FANOUT_SLICE_SIZE,
     ENV_RUN_BUCKET,
+    FANOUT_PREPARE,
+    FANOUT_SUMMARY,
+    FANOUT_WORKER,
     RUNS_PREFIX,
     STATE_PREFIX,
 )
-from ecr_janitor.events import FANOUT_PREPARE, FANOUT_SUMMARY, FANOUT_WORKER
 from infra.settings import FanOutSettings
 
 RESULT_WRITER_V2 = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"

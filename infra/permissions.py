@@ -16,7 +16,7 @@ from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ecr_janitor.config import SKIP_TAG_KEY, SKIP_TAG_VALUE
+from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
 
 ECR_READ_ACTIONS = (
     "ecr:DescribeRepositories",

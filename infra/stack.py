@@ -64,22 +64,9 @@ class EcrJanitorStack(Stack):
             self, "Schedule", function=janitor.function, expression=schedule, state_machine=state_machine
         )
         alarms = JanitorAlarms(
-            self,
-            "Alarms",
-            function=janitor.function,
-            timeout=janitor.timeout,
-            failure_queue=janitor.failure_queue,
-            alarm_email=alarm_email,
-            state_machine=state_machine,
+            self, "Alarms", janitor=janitor, alarm_email=alarm_email, state_machine=state_machine
         )
-        dashboard = JanitorDashboard(
-            self,
-            "Dashboard",
-            function=janitor.function,
-            log_group=janitor.log_group,
-            timeout=janitor.timeout,
-            alarms=list(alarms.alarms.values()),
-        )
+        dashboard = JanitorDashboard(self, "Dashboard", janitor=janitor, alarms=list(alarms.alarms.values()))
         CfnOutput(self, "FunctionName", value=janitor.function.function_name)
         CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)

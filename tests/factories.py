@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecr_janitor.config import LifecyclePolicy, Rule
-from ecr_janitor.model import Image
+from ecr_janitor.core.lifecycle import LifecyclePolicy, Rule
+from ecr_janitor.core.model import Image
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ecr_janitor.model import Image, Repository
-from ecr_janitor.registry import DeleteFailure, DeleteResult
+from ecr_janitor.core.model import DeleteFailure, DeleteResult, Image, Repository
 
 
 @dataclass

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ecr_janitor import janitor
 from ecr_janitor.config import Config, ConfigError, load_config
 from ecr_janitor.observability import logger
-from ecr_janitor.render import render
+from ecr_janitor.outputs.render import report_json, report_text
+from ecr_janitor.run import janitor
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -30,25 +30,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_validated(args.config, config))
         return EXIT_OK
 
-    regions = janitor.resolve_regions(config, args.region)
-    if not regions:
-        print(
-            "no region: set `regions` in the config, pass --region, or set AWS_DEFAULT_REGION",
-            file=sys.stderr,
+    try:
+        request = janitor.begin(
+            config,
+            command=args.command,
+            now=datetime.now(UTC),
+            forced_dry_run=args.command == "plan",
+            forced_by="plan never deletes",
+            region=args.region,
         )
+    except janitor.NoRegionError as error:
+        print(error, file=sys.stderr)
         return EXIT_INVALID
-    dry_run, reason = janitor.resolve_dry_run(
-        config, forced=args.command == "plan", forced_by="plan never deletes"
-    )
-    request = janitor.RunRequest(
-        command=args.command, dry_run=dry_run, dry_run_reason=reason, regions=regions, now=datetime.now(UTC)
-    )
     report = janitor.run_on_aws(config, request)
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
+        json.dump(report_json(report), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(render(report, config))
+        sys.stdout.write(report_text(report, config))
     return EXIT_FAILURES if report.has_failures else EXIT_OK
 
 

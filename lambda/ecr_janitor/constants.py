@@ -1,10 +1,17 @@
-"""Names shared by the function and the infrastructure. Defined once; infra/ imports them."""
+"""Every name the function shares with infra/: environment variables, the metric catalogue, the opt-out
+tag and the fan-out steps. Defined once, here; infra/ imports shared names from this module only."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 SERVICE_NAME = "ecr-janitor"
 METRICS_NAMESPACE = "EcrJanitor"
 SERVICE_DIMENSION = "service"
+
+SKIP_TAG_KEY = "ecr-janitor:skip"
+SKIP_TAG_VALUE = "true"
+"""A repository with this resource tag is never touched: the code skips it and IAM denies writes to it."""
 
 CONFIG_FILE_NAME = "ecr-janitor.json"
 """The config as the deployed function reads it: the validated YAML, written as JSON at synth time."""
@@ -17,7 +24,7 @@ ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 # Fan-out (opt-in, `cdk deploy -c fanOut=true`): a Step Functions Distributed Map runs one nightly run as
-# many invocations of this function (ecr_janitor.fanout). The stack sets these for the function.
+# many invocations of this function (ecr_janitor.run.fanout). The stack sets these for the function.
 ENV_RUN_BUCKET = "ECR_JANITOR_RUN_BUCKET"
 """The S3 bucket that holds each fan-out run's artifacts (slices, in-use snapshot, worker results)."""
 ENV_FANOUT_CONCURRENCY = "ECR_JANITOR_FANOUT_CONCURRENCY"
@@ -30,3 +37,85 @@ RUNS_PREFIX = "runs/"
 """Every object of one run is under runs/<runId>/; a lifecycle rule expires them."""
 STATE_PREFIX = "state/"
 """What one run leaves for the next (the repositories it deferred); never expires."""
+FANOUT_PREPARE = "prepare"
+FANOUT_WORKER = "worker"
+FANOUT_SUMMARY = "summary"
+"""The `fanOut.step` of each state's event: the state machine sends them, the function dispatches on them."""
+
+
+# -- the metric catalogue ------------------------------------------------------------------------------
+# Every metric goes to namespace `EcrJanitor` with the single dimension `service`, once per run, zeros
+# included, so a missing data point always means a missing run. The dashboard and the alarms are built
+# from this list; the function publishes it (ecr_janitor.outputs.metrics).
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    unit: str
+    """A CloudWatch unit name, as Powertools' MetricUnit spells it."""
+    total: str | None
+    """The run report's total this metric publishes (`RunReport.totals()`); None: worked out otherwise."""
+
+
+# Images read in repositories the config covers.
+IMAGES_SCANNED = MetricSpec("ImagesScanned", "Count", "imagesScanned")
+# Images the plan expires (dry run or not).
+IMAGES_EXPIRABLE = MetricSpec("ImagesExpirable", "Count", "imagesExpirable")
+# Upper bound of storage the plan frees.
+BYTES_EXPIRABLE = MetricSpec("BytesExpirable", "Bytes", "bytesExpirable")
+# Images ECR confirmed deleted.
+IMAGES_EXPIRED = MetricSpec("ImagesExpired", "Count", "imagesExpired")
+# Upper bound of storage freed by confirmed deletions.
+BYTES_RECLAIMED = MetricSpec("BytesReclaimed", "Bytes", "bytesReclaimed")
+# Images a rule would expire but a protection kept.
+IMAGES_PROTECTED = MetricSpec("ImagesProtected", "Count", "imagesProtected")
+# Images ECR refused or did not confirm deleting.
+DELETE_FAILURES = MetricSpec("DeleteFailures", "Count", "deleteFailures")
+# Repositories opted out by tag.
+REPOSITORIES_SKIPPED = MetricSpec("RepositoriesSkipped", "Count", "repositoriesSkipped")
+# Repositories or regions that could not be read.
+REPOSITORIES_FAILED = MetricSpec("RepositoriesFailed", "Count", "repositoriesFailed")
+# Repositories whose deletions were withheld: in-use sources unreadable.
+REPOSITORIES_BLOCKED = MetricSpec("RepositoriesBlocked", "Count", "repositoriesBlocked")
+# ECS, Lambda, Batch or image-list sources that could not be read.
+IN_USE_SOURCES_FAILED = MetricSpec("InUseSourcesFailed", "Count", "inUseSourcesFailed")
+# Propagate: lifecycle policies put where none was.
+POLICIES_CREATED = MetricSpec("PoliciesCreated", "Count", "policiesCreated")
+# Propagate: differing lifecycle policies overwritten.
+POLICIES_UPDATED = MetricSpec("PoliciesUpdated", "Count", "policiesUpdated")
+# Propagate: repositories already on the policy.
+POLICIES_UNCHANGED = MetricSpec("PoliciesUnchanged", "Count", "policiesUnchanged")
+# Propagate: differing policies left in place (onDrift: report).
+POLICY_DRIFT = MetricSpec("PolicyDrift", "Count", "policyDrift")
+# Repositories not reached before the time budget ran out; next run first.
+REPOSITORIES_DEFERRED = MetricSpec("RepositoriesDeferred", "Count", "repositoriesDeferred")
+# Worked out from the totals, not read from one:
+# Repositories evaluated (covered and not opted out).
+REPOSITORIES_PROCESSED = MetricSpec("RepositoriesProcessed", "Count", None)
+# Wall time of the run.
+RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", None)
+# 1 when the run wrote nothing, else 0.
+DRY_RUN = MetricSpec("DryRun", "Count", None)
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    IMAGES_SCANNED,
+    IMAGES_EXPIRABLE,
+    BYTES_EXPIRABLE,
+    IMAGES_EXPIRED,
+    BYTES_RECLAIMED,
+    IMAGES_PROTECTED,
+    DELETE_FAILURES,
+    REPOSITORIES_PROCESSED,
+    REPOSITORIES_SKIPPED,
+    REPOSITORIES_FAILED,
+    REPOSITORIES_BLOCKED,
+    REPOSITORIES_DEFERRED,
+    IN_USE_SOURCES_FAILED,
+    POLICIES_CREATED,
+    POLICIES_UPDATED,
+    POLICIES_UNCHANGED,
+    POLICY_DRIFT,
+    RUN_DURATION,
+    DRY_RUN,
+)

@@ -8,10 +8,6 @@ from typing import Annotated, Any, Literal, Self
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, StrictBool, model_validator
 
-FANOUT_PREPARE = "prepare"
-FANOUT_WORKER = "worker"
-FANOUT_SUMMARY = "summary"
-
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 """A Step Functions execution name limited to what is safe in an S3 key (runs/<runId>/...)."""
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
@@ -112,7 +108,7 @@ class JanitorEvent(BaseModel):
 
     The EventBridge envelope of a scheduled event is accepted and ignored. Unknown keys are refused,
     so that a misspelt `dryrun` can't silently run with deletions. `fanOut` is a step of the fan-out
-    state machine (ecr_janitor.fanout); `dryRun: true` forces a dry run in every step as well.
+    state machine (ecr_janitor.run.fanout); `dryRun: true` forces a dry run in every step as well.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -1,26 +1,27 @@
 """The Lambda entry point. Thin: parse the event, load the deployed config, run, publish metrics.
 
-A `fanOut` event is one step of the fan-out state machine (ecr_janitor.fanout); anything else is the
-nightly run in one invocation.
+A `fanOut` event is one step of the fan-out state machine (ecr_janitor.run.fanout); anything else is
+the nightly run in one invocation.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecr_janitor import aws, fanout, janitor, telemetry
+from ecr_janitor.adapters import clients
+from ecr_janitor.adapters.resume import ResumeState
 from ecr_janitor.config import Config, load_config
 from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH, ENV_STATE_PARAMETER
 from ecr_janitor.events import JanitorEvent, parse_event
 from ecr_janitor.observability import logger, metrics, tracer
-from ecr_janitor.state import ResumeState
+from ecr_janitor.outputs import metrics as run_metrics
+from ecr_janitor.run import fanout, janitor
 
 
 def config_path() -> Path:
@@ -33,7 +34,7 @@ def config_path() -> Path:
 
 def resume_state(region: str) -> ResumeState | None:
     parameter = os.environ.get(ENV_STATE_PARAMETER)
-    return ResumeState(aws.client("ssm", region), parameter) if parameter else None
+    return ResumeState(clients.client("ssm", region), parameter) if parameter else None
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -46,29 +47,23 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return run(request, config, context)
 
 
-def run(request: JanitorEvent, config: Config, context: LambdaContext) -> dict[str, Any]:
-    dry_run, reason = janitor.resolve_dry_run(
-        config, forced=request.forces_dry_run, forced_by="the event asked for a dry run"
-    )
-    regions = janitor.resolve_regions(config)
-    if not regions:
-        raise RuntimeError("no region: set `regions` in the config or AWS_REGION; nothing was done")
-    state = resume_state(aws.default_region() or regions[0])
-    seconds_left = context.get_remaining_time_in_millis() / 1000
-    run = janitor.RunRequest(
-        "run",
-        dry_run,
-        reason,
-        regions,
-        datetime.now(UTC),
-        deadline=time.monotonic() + seconds_left - config.execution.reserve_seconds,
-        resume=state.load() if state else {},
+def run(event: JanitorEvent, config: Config, context: LambdaContext) -> dict[str, Any]:
+    request = janitor.begin(
+        config,
+        command="run",
+        now=datetime.now(UTC),
+        forced_dry_run=event.forces_dry_run,
+        forced_by="the event asked for a dry run",
+        seconds_left=context.get_remaining_time_in_millis() / 1000,
         details=False,
     )
-    report = janitor.run_on_aws(config, run)
+    state = resume_state(janitor.home_region(request.regions))
+    if state:
+        request = replace(request, resume=state.load())
+    report = janitor.run_on_aws(config, request)
     if state:
         state.save(report.resume)
-    telemetry.publish(report, metrics)
+    run_metrics.publish(report, metrics)
     metrics.flush_metrics()
     return {
         "status": "failed" if report.has_failures else "ok",

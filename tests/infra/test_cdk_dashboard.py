@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecr_janitor import metrics as m
+from ecr_janitor import constants as c
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
 from infra import dashboard as d
 from infra.cloudwatch import BYTES_PER_GB, ECR_STORAGE_USD_PER_GB_MONTH
@@ -32,12 +32,12 @@ def _titled(body: dict[str, Any], start: str) -> dict[str, Any]:
 
 def test_every_metric_the_function_emits_is_on_the_dashboard(dashboard: dict[str, Any]) -> None:
     charted = {ref.name for _, ref in dashboard_metrics(dashboard)}
-    missing = [spec.name for spec in m.ALL_METRICS if spec.name not in charted]
+    missing = [spec.name for spec in c.ALL_METRICS if spec.name not in charted]
     assert not missing, f"add {missing} to LAST_RUN and to a GraphPanel in infra/dashboard.py"
 
 
 def test_last_run_row_shows_every_metric_in_order(dashboard: dict[str, Any]) -> None:
-    assert {spec.name for spec in d.LAST_RUN} == {spec.name for spec in m.ALL_METRICS}
+    assert {spec.name for spec in d.LAST_RUN} == {spec.name for spec in c.ALL_METRICS}
     last_run = _titled(dashboard, "Last run")
     assert last_run["view"] == "singleValue"
     assert [entry[1] for entry in last_run["metrics"]] == [spec.name for spec in d.LAST_RUN]
@@ -87,7 +87,7 @@ def test_run_duration_is_drawn_against_the_timeout(default: Synthesized, dashboa
         (timeout, "Timeout"),
         (timeout * 0.8, "Alarm: near the timeout"),
     ]
-    assert duration["metrics"][0][:2] == [METRICS_NAMESPACE, m.RUN_DURATION.name]
+    assert duration["metrics"][0][:2] == [METRICS_NAMESPACE, c.RUN_DURATION.name]
 
 
 def test_every_graph_panel_is_drawn(dashboard: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ def _files(directory: Path) -> set[str]:
 
 def test_asset_holds_the_package_and_the_config(shipped_config: Config, tmp_path: Path) -> None:
     staged = stage_function_code(shipped_config, destination=tmp_path / "code")
-    sources = {f"ecr_janitor/{p.name}" for p in PACKAGE_DIR.glob("*.py")}
+    sources = {f"ecr_janitor/{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*.py")}
     assert "ecr_janitor/handler.py" in sources
     assert _files(staged) == {CONFIG_FILE_NAME, *sources}
     assert (staged / CONFIG_FILE_NAME).read_text() == config_document(shipped_config)

@@ -24,53 +24,32 @@ import pytest
 
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
-from ecr_janitor import metrics as m
+from ecr_janitor import constants as c
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
 from infra import dashboard as d
-from tests.factories import FakeLambdaContext
+from tests.factories import FakeLambdaContext, config_document, rule
 from tests.infra.cdk_support import MetricRef, Synthesized, alarm_metrics, dashboard_metrics
 
 REGION = "us-east-1"
 FAILING_REGION = "us-west-2"
 NOW = datetime.now(UTC)
 DECLARED = {
-    MetricRef.of(METRICS_NAMESPACE, spec.name, {SERVICE_DIMENSION: SERVICE_NAME}) for spec in m.ALL_METRICS
+    MetricRef.of(METRICS_NAMESPACE, spec.name, {SERVICE_DIMENSION: SERVICE_NAME}) for spec in c.ALL_METRICS
 }
 AWS_NAMESPACES = ("AWS/Lambda", "AWS/SQS")
 
 CONFIG: dict[str, Any] = {
-    "dryRun": False,
+    **config_document(
+        dry_run=False,
+        policy={
+            "rules": [
+                rule(1, "untagged", "sinceImagePushed", 14),
+                rule(2, "any", "imageCountMoreThan", 2),
+            ]
+        },
+    ),
     "regions": [FAILING_REGION, REGION],
     "protect": {"tags": ["release-*"]},
-    "targets": [
-        {
-            "repositories": ["*"],
-            "mode": "retain",
-            "policy": {
-                "rules": [
-                    {
-                        "rulePriority": 1,
-                        "selection": {
-                            "tagStatus": "untagged",
-                            "countType": "sinceImagePushed",
-                            "countUnit": "days",
-                            "countNumber": 14,
-                        },
-                        "action": {"type": "expire"},
-                    },
-                    {
-                        "rulePriority": 2,
-                        "selection": {
-                            "tagStatus": "any",
-                            "countType": "imageCountMoreThan",
-                            "countNumber": 2,
-                        },
-                        "action": {"type": "expire"},
-                    },
-                ]
-            },
-        }
-    ],
 }
 
 
@@ -236,7 +215,7 @@ def test_dashboard_and_alarm_metrics_are_really_emitted(default: Synthesized, ru
 
 def test_every_declared_metric_is_emitted_with_its_unit(run: Run) -> None:
     emitted = run.emitted()
-    for spec in m.ALL_METRICS:
+    for spec in c.ALL_METRICS:
         ref = MetricRef.of(METRICS_NAMESPACE, spec.name, {SERVICE_DIMENSION: SERVICE_NAME})
         assert emitted.get(ref) == spec.unit, spec.name
 

@@ -21,18 +21,20 @@ import pytest
 from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
-from ecr_janitor import metrics as m
+from ecr_janitor import constants as c
 from ecr_janitor.constants import (
     ENV_CONFIG_PATH,
     ENV_FANOUT_CONCURRENCY,
     ENV_FANOUT_SLICE_SIZE,
     ENV_RUN_BUCKET,
 )
+from ecr_janitor.core.model import SourceFailure
+from ecr_janitor.core.references import InUseSnapshot
 from ecr_janitor.events import InvalidEventError
-from ecr_janitor.fanout import DEFERRED_KEY, RunInProgressError
 from ecr_janitor.handler import handler
-from ecr_janitor.in_use import InUseSnapshot, SourceFailure
 from ecr_janitor.observability import metrics
+from ecr_janitor.run.fanout.overlap import RunInProgressError
+from ecr_janitor.run.fanout.store import DEFERRED_KEY
 from tests.factories import FakeLambdaContext, rule
 
 REGION = "us-east-1"
@@ -562,14 +564,14 @@ def test_a_fan_out_run_cleans_like_one_invocation_and_publishes_the_totals_once(
 
     (blob,) = driver.emf()  # one EMF blob for the whole run
     assert {d["Name"] for d in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {
-        s.name for s in m.ALL_METRICS
+        s.name for s in c.ALL_METRICS
     }
-    assert _value(blob, m.IMAGES_EXPIRED) == 5
-    assert _value(blob, m.BYTES_RECLAIMED) == 50
-    assert _value(blob, m.REPOSITORIES_PROCESSED) == 5
-    assert _value(blob, m.REPOSITORIES_FAILED) == 0
-    assert _value(blob, m.DRY_RUN) == 0
-    assert _value(blob, m.RUN_DURATION) >= 0
+    assert _value(blob, c.IMAGES_EXPIRED) == 5
+    assert _value(blob, c.BYTES_RECLAIMED) == 50
+    assert _value(blob, c.REPOSITORIES_PROCESSED) == 5
+    assert _value(blob, c.REPOSITORIES_FAILED) == 0
+    assert _value(blob, c.DRY_RUN) == 0
+    assert _value(blob, c.RUN_DURATION) >= 0
     stored = driver.get(summary["summaryKey"])
     assert stored["totals"] == summary["totals"]
 
@@ -587,7 +589,7 @@ def test_a_fan_out_dry_run_deletes_nothing_and_says_so(
     assert images_left(seeder) == before
     assert local_ecr.strict.count("BatchDeleteImage") == 0
     (blob,) = driver.emf()
-    assert _value(blob, m.DRY_RUN) == 1
+    assert _value(blob, c.DRY_RUN) == 1
 
 
 def test_a_failed_worker_is_reported_never_ignored(
@@ -612,7 +614,7 @@ def test_a_failed_worker_is_reported_never_ignored(
     assert summary["totals"]["repositoriesFailed"] == 2
     assert summary["totals"]["repositories"] == 3  # what the other two workers processed
     (blob,) = driver.emf()
-    assert _value(blob, m.REPOSITORIES_FAILED) == 2
+    assert _value(blob, c.REPOSITORIES_FAILED) == 2
     (line,) = driver.logged("worker_failure")
     assert (line["level"], line["slice"], line["repositories"]) == ("ERROR", 1, 2)
 
@@ -674,7 +676,7 @@ def test_a_run_with_nothing_to_clean_still_reports_once(
     assert summary["totals"]["repositoriesFailed"] == 1  # the region that could not be listed
     assert len(summary["regionFailures"]) == 1
     (blob,) = driver.emf()
-    assert _value(blob, m.REPOSITORIES_FAILED) == 1
+    assert _value(blob, c.REPOSITORIES_FAILED) == 1
 
 
 def test_the_summary_refuses_results_of_another_run(
@@ -699,7 +701,7 @@ def test_the_in_use_snapshot_is_read_once_per_run_not_per_worker(
     assert local_ecr.strict.count("DescribeRepositories") == 1  # one page: listed once, by prepare
 
 
-def _value(blob: dict[str, Any], spec: m.MetricSpec) -> float:
+def _value(blob: dict[str, Any], spec: c.MetricSpec) -> float:
     value = blob[spec.name]
     (single,) = value if isinstance(value, list) else [value]
     return float(single)

@@ -13,7 +13,7 @@ import pytest
 
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
-from ecr_janitor import metrics as m
+from ecr_janitor import constants as c
 from ecr_janitor.config import ConfigError
 from ecr_janitor.constants import (
     ENV_CONFIG_PATH,
@@ -106,11 +106,11 @@ def test_the_nightly_event_runs_like_run_and_emits_every_metric(
     assert directive["Namespace"] == METRICS_NAMESPACE
     assert directive["Dimensions"] == [[SERVICE_DIMENSION]]
     assert blob[SERVICE_DIMENSION] == SERVICE_NAME
-    assert {d["Name"]: d["Unit"] for d in directive["Metrics"]} == {s.name: s.unit for s in m.ALL_METRICS}
-    assert value(blob, m.IMAGES_EXPIRED.name) == 4
-    assert value(blob, m.BYTES_RECLAIMED.name) == 40
-    assert value(blob, m.DRY_RUN.name) == 0
-    assert value(blob, m.REPOSITORIES_FAILED.name) == 0
+    assert {d["Name"]: d["Unit"] for d in directive["Metrics"]} == {s.name: s.unit for s in c.ALL_METRICS}
+    assert value(blob, c.IMAGES_EXPIRED.name) == 4
+    assert value(blob, c.BYTES_RECLAIMED.name) == 40
+    assert value(blob, c.DRY_RUN.name) == 0
+    assert value(blob, c.REPOSITORIES_FAILED.name) == 0
 
     lines = logged(err)
     assert sum(line.get("event") == "deletion" for line in lines) == 4
@@ -138,9 +138,9 @@ def test_an_event_can_force_a_dry_run_but_never_cancel_one(
     assert result["totals"]["imagesExpirable"] == 4
     assert local_ecr.strict.count("BatchDeleteImage") == 0
     (blob,) = emf(out)
-    assert value(blob, m.DRY_RUN.name) == 1
-    assert value(blob, m.IMAGES_EXPIRED.name) == 0
-    assert value(blob, m.IMAGES_EXPIRABLE.name) == 4
+    assert value(blob, c.DRY_RUN.name) == 1
+    assert value(blob, c.IMAGES_EXPIRED.name) == 0
+    assert value(blob, c.IMAGES_EXPIRABLE.name) == 4
 
 
 NOTHING_RAN = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -201,9 +201,9 @@ def test_failures_are_reported_in_the_result_and_the_metrics(
     assert result["status"] == "failed"
     assert {r["repository"] for r in result["failedRepositories"]} == {"svc/api", "svc/locked"}
     (blob,) = emf(out)
-    assert value(blob, m.REPOSITORIES_FAILED.name) == 1
-    assert value(blob, m.DELETE_FAILURES.name) == 1
-    assert value(blob, m.IMAGES_EXPIRED.name) == 3
+    assert value(blob, c.REPOSITORIES_FAILED.name) == 1
+    assert value(blob, c.DELETE_FAILURES.name) == 1
+    assert value(blob, c.IMAGES_EXPIRED.name) == 3
 
 
 def test_propagated_policies_are_counted_and_audited(
@@ -221,10 +221,10 @@ def test_propagated_policies_are_counted_and_audited(
     handler({}, FakeLambdaContext())
     out, err = capsys.readouterr()
     (blob,) = emf(out)
-    assert value(blob, m.POLICIES_CREATED.name) == 1
-    assert value(blob, m.POLICIES_UNCHANGED.name) == 1
-    assert value(blob, m.POLICIES_UPDATED.name) == 0
-    assert value(blob, m.POLICY_DRIFT.name) == 0
+    assert value(blob, c.POLICIES_CREATED.name) == 1
+    assert value(blob, c.POLICIES_UNCHANGED.name) == 1
+    assert value(blob, c.POLICIES_UPDATED.name) == 0
+    assert value(blob, c.POLICY_DRIFT.name) == 0
     (written,) = [line for line in logged(err) if line.get("event") == "policy_written"]
     assert (written["repository"], written["policy_status"]) == ("sandbox/a", "created")
     assert "previous_policy" not in written  # there was none; Powertools leaves out empty fields
@@ -250,7 +250,7 @@ def test_a_run_out_of_time_defers_and_the_next_one_resumes(
     out, _ = capsys.readouterr()
     assert short["totals"]["repositoriesDeferred"] == 3
     assert short["resume"] == {"us-east-1": "svc/a"}
-    assert value(emf(out)[0], m.REPOSITORIES_DEFERRED.name) == 3
+    assert value(emf(out)[0], c.REPOSITORIES_DEFERRED.name) == 3
     assert local_ecr.strict.count("BatchDeleteImage") == 0
     stored = boto3.client("ssm").get_parameter(Name="/ecr-janitor/test/resume")["Parameter"]["Value"]
     assert json.loads(stored) == {"us-east-1": "svc/a"}

@@ -15,11 +15,11 @@ import yaml
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
-from ecr_janitor import aws
+from ecr_janitor.adapters import clients
+from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.cli import main
-from ecr_janitor.config import LifecyclePolicy
-from ecr_janitor.policy import evaluate
-from ecr_janitor.registry import EcrRegistry
+from ecr_janitor.core.lifecycle import LifecyclePolicy
+from ecr_janitor.core.retain import evaluate
 from tests.factories import rule
 
 NOW = datetime.now(UTC)
@@ -178,7 +178,7 @@ def test_the_preview_is_what_the_retain_engine_expires_without_protections(
     code, report = run(capsys, write_config(tmp_path), "plan")
     assert code == 0
     preview = by_name(report)["team/new"]["policy"]["preview"]
-    images = EcrRegistry(aws.client("ecr", "us-east-1"), "us-east-1").images("team/new")
+    images = EcrRegistry(clients.client("ecr", "us-east-1"), "us-east-1").images("team/new")
     engine = evaluate(images, LifecyclePolicy.model_validate(POLICY).ordered_rules(), datetime.now(UTC))
     assert {i["digest"] for i in preview["expired"]} == {d.image.digest for d in engine.expired}
     # Worked out by hand: rule 1 takes the untagged images older than 3 days (#2, #4, #6); rule 2 keeps

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ecr_janitor.model import Image
-from ecr_janitor.policy import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate
+from ecr_janitor.core.model import Image
+from ecr_janitor.core.retain import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate
 from tests.factories import NOW, digest, image, index, referrer, rule, rules, signature
 
 UNTAGGED_AFTER_14_DAYS = rules(rule(1, "untagged", "sinceImagePushed", 14))

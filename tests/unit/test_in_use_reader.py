@@ -13,8 +13,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from ecr_janitor.adapters.workloads import InUseReader
 from ecr_janitor.config import Protect
-from ecr_janitor.in_use import InUseReader
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 D1 = "sha256:" + "1" * 64

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ecr_janitor.lifecycle import PolicyStatus, decide, differences, parse_policy_text
+from ecr_janitor.core.propagate import PolicyStatus, decide, differences, parse_policy_text
 from tests.factories import rule
 
 WANTED: dict[str, Any] = {

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from ecr_janitor.model import Image
-from ecr_janitor.policy import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate, selects
+from ecr_janitor.core.model import Image
+from ecr_janitor.core.retain import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate, selects
 from tests.factories import NOW, digest, image, rule, rules
 
 

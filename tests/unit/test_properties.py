@@ -9,13 +9,14 @@ from typing import Any, cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_janitor import janitor
-from ecr_janitor.config import Config, Rule, parse_config
-from ecr_janitor.model import Image
-from ecr_janitor.patterns import matches_any
-from ecr_janitor.policy import Protections, evaluate, selects
-from ecr_janitor.registry import EcrRegistry
-from ecr_janitor.report import RunReport
+from ecr_janitor.adapters.ecr import EcrRegistry
+from ecr_janitor.config import Config, parse_config
+from ecr_janitor.core.lifecycle import Rule
+from ecr_janitor.core.model import Image
+from ecr_janitor.core.patterns import matches_any
+from ecr_janitor.core.retain import Protections, evaluate, selects
+from ecr_janitor.outputs.report import RunReport
+from ecr_janitor.run import janitor
 from tests.factories import NOW, digest, rule, rules
 from tests.fakes import FakeRegistry
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecr_janitor.in_use import parse_image_list
-from ecr_janitor.model import Repository
-from ecr_janitor.references import ImageReference, parse_image_uri, pinned_images
+from ecr_janitor.core.model import Repository
+from ecr_janitor.core.references import ImageReference, parse_image_list, parse_image_uri, pinned_images
 from tests.factories import digest, image
 
 D = "sha256:" + "ab" * 32

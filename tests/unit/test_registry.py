@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ecr_janitor.registry import EcrRegistry, IndexUnreadableError
+from ecr_janitor.adapters.ecr import EcrRegistry, IndexUnreadableError
 from tests.factories import digest
 
 

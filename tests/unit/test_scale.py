@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecr_janitor import janitor
+from ecr_janitor.adapters.ecr import EcrRegistry
+from ecr_janitor.adapters.ratelimit import RateLimiter
 from ecr_janitor.config import Config, parse_config
-from ecr_janitor.model import Image, Repository
-from ecr_janitor.ratelimit import RateLimiter
-from ecr_janitor.registry import EcrRegistry
-from ecr_janitor.report import RunReport
+from ecr_janitor.core.model import Image, Repository
+from ecr_janitor.outputs.render import report_json
+from ecr_janitor.outputs.report import RunReport
+from ecr_janitor.run import janitor
 from tests.factories import NOW, image, rule
 from tests.fakes import FakeRegistry
 from tests.unit.test_properties import images, rule_documents
@@ -47,7 +48,7 @@ def run(cfg: Config, registry: FakeRegistry, **request: Any) -> RunReport:
 
 
 def comparable(report: RunReport) -> dict[str, Any]:
-    document = report.to_json()
+    document = report_json(report)
     document.pop("durationSeconds")
     return document
 

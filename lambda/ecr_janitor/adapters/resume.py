@@ -3,6 +3,9 @@
 When a registry is too large for one invocation, the run stops starting repositories before the
 timeout; the next run starts at the first repository it did not reach, so every repository is
 visited regularly however large the registry.
+
+Why fan-out keeps its own carry-over (run.fanout.store) instead: one name per region fits this small
+parameter and needs no bucket, while fan-out must carry every name its parallel workers did not reach.
 """
 
 from __future__ import annotations
@@ -10,9 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ecr_janitor.aws import error_code
+from ecr_janitor.adapters.clients import AWS_ERRORS, error_code
 from ecr_janitor.observability import logger
 
 
@@ -25,7 +26,7 @@ class ResumeState:
         """Region -> repository to start with; empty (from the beginning) when unknown or unreadable."""
         try:
             text = self._client.get_parameter(Name=self.parameter)["Parameter"]["Value"]
-        except (ClientError, BotoCoreError) as error:
+        except AWS_ERRORS as error:
             if error_code(error) != "ParameterNotFound":
                 logger.warning("resume state unreadable; starting from the first repository", exc_info=True)
             return {}
@@ -44,7 +45,7 @@ class ResumeState:
             self._client.put_parameter(
                 Name=self.parameter, Value=json.dumps(resume, sort_keys=True), Type="String", Overwrite=True
             )
-        except (ClientError, BotoCoreError):
+        except AWS_ERRORS:
             logger.error(
                 "resume state not saved; the next run starts from the first repository", exc_info=True
             )

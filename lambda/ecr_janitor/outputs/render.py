@@ -1,14 +1,28 @@
-"""The human summary: per repository what was kept, expired and why, and the totals last."""
+"""The run report's two renderings: the machine document (`--json`) and the human summary.
+
+The JSON carries every image with the rule or protection that decided it; the text shows per repository
+what was kept, expired and why, the protected images, and the totals last.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from ecr_janitor.config import Config
-from ecr_janitor.lifecycle import PolicyStatus
-from ecr_janitor.policy import ReasonCode
-from ecr_janitor.report import RepositoryReport, RunReport, Status
+from ecr_janitor.core.model import DeleteFailure
+from ecr_janitor.core.propagate import PolicyStatus
+from ecr_janitor.core.retain import Decision, ReasonCode, Verdict
+from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, RunReport, Status
+
+REPORT_VERSION = 1
+PREVIEW_NOTE = (
+    "What ECR itself will expire under this lifecycle policy, on its own schedule (within 24 hours of "
+    "the policy being in place), without the janitor's protections: images in use or with protected "
+    "tags are expired too (see atRisk)."
+)
+
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 PROTECTED_SHOWN = 12
@@ -23,7 +37,7 @@ def human_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def render(report: RunReport, config: Config | None = None) -> str:
+def report_text(report: RunReport, config: Config | None = None) -> str:
     lines = [_headline(report), ""]
     retained = [r for r in report.repositories if r.policy is None]
     propagated = [r for r in report.repositories if r.policy is not None]
@@ -244,3 +258,103 @@ def _totals(report: RunReport) -> list[str]:
             f"{t['previewImagesAtRisk']} of them at risk"
         )
     return [*lines, f"  took {report.duration_seconds:.1f}s"]
+
+
+# -- the JSON document ---------------------------------------------------------------------------------
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    """The `--json` document: the whole run, every image with the rule or protection that decided it."""
+    return {
+        "reportVersion": REPORT_VERSION,
+        "command": report.command,
+        "dryRun": report.dry_run,
+        "dryRunReason": report.dry_run_reason,
+        "now": report.now.isoformat(),
+        "durationSeconds": round(report.duration_seconds, 3),
+        "regions": list(report.regions),
+        "totals": report.totals(),
+        "regionFailures": [
+            {"region": f.region, "code": f.code, "message": f.message} for f in report.region_failures
+        ],
+        "inUseSourceFailures": [
+            {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
+            for f in report.in_use_failures
+        ],
+        "resume": dict(report.resume),
+        "repositories": [_repository_json(r) for r in report.repositories],
+    }
+
+
+def _repository_json(report: RepositoryReport) -> dict[str, Any]:
+    failures = {f.digest: f for f in report.delete_failures}
+    deleted = report.deleted_digests
+    decisions = report.plan.decisions if report.plan else ()
+    return {
+        "region": report.repository.region,
+        "repository": report.repository.name,
+        "mode": report.mode,
+        "target": report.target_index,
+        "targetRepositories": report.target_label,
+        "status": report.status.value,
+        "message": report.message,
+        "imagesScanned": report.images_scanned,
+        "imagesExpirable": len(report.expirable),
+        "imagesExpired": len(deleted),
+        "imagesProtected": report.protected_count,
+        "bytesExpirable": report.bytes_expirable,
+        "bytesReclaimed": report.bytes_reclaimed,
+        "expired": [
+            _decision_json(d, deleted=d.image.digest in deleted, failure=failures.get(d.image.digest))
+            for d in decisions
+            if d.verdict is Verdict.EXPIRE
+        ],
+        "kept": [_decision_json(d) for d in decisions if d.verdict is Verdict.KEEP],
+        "deleteFailures": [
+            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.delete_failures
+        ],
+        "policy": _policy_json(report.policy) if report.policy else None,
+    }
+
+
+def _policy_json(outcome: PolicyOutcome) -> dict[str, Any]:
+    preview = outcome.preview
+    return {
+        "status": outcome.status.value,
+        "written": outcome.written,
+        "onDrift": outcome.on_drift,
+        "differences": list(outcome.differences),
+        "preview": None
+        if preview is None
+        else {
+            "note": PREVIEW_NOTE,
+            "imagesExpirable": len(preview.expired),
+            "bytesExpirable": preview.bytes_expired,
+            "atRisk": [_decision_json(d) for d in outcome.at_risk],
+            "atRiskIncomplete": outcome.at_risk_unknown or None,
+            "expired": [_decision_json(d) for d in preview.expired],
+        },
+    }
+
+
+def _decision_json(
+    decision: Decision, *, deleted: bool | None = None, failure: DeleteFailure | None = None
+) -> dict[str, Any]:
+    image = decision.image
+    entry: dict[str, Any] = {
+        "digest": image.digest,
+        "tags": list(image.tags),
+        "pushedAt": image.pushed_at.isoformat(),
+        "lastPulledAt": image.last_pulled_at.isoformat() if image.last_pulled_at else None,
+        "sizeBytes": image.size_bytes,
+        "reason": decision.reason.code.value,
+        "rule": decision.reason.rule_priority,
+        "detail": decision.reason.detail,
+    }
+    if decision.vetoed_rule is not None:
+        entry["vetoedRule"] = decision.vetoed_rule
+    if deleted is not None:
+        entry["deleted"] = deleted
+    if failure is not None:
+        entry["failure"] = {"code": failure.code, "message": failure.message}
+    return entry

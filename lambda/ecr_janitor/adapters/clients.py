@@ -8,10 +8,13 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_janitor import __version__
 
 MAX_ATTEMPTS = 10
+AWS_ERRORS = (ClientError, BotoCoreError)
+"""What an AWS call raises when AWS (or the way to it) fails, as opposed to a bug."""
 
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},

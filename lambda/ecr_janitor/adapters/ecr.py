@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from ecr_janitor.aws import error_code, error_message
-from ecr_janitor.model import INDEX_MEDIA_TYPES, Image, Repository
+from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
+from ecr_janitor.core.model import INDEX_MEDIA_TYPES, DeleteFailure, DeleteResult, Image, Repository
 
 PAGE_SIZE = 1000
 DELETE_BATCH_SIZE = 100
@@ -30,19 +30,6 @@ ACCEPTED_MANIFEST_TYPES = [
 
 class IndexUnreadableError(Exception):
     """An image index's manifest couldn't be read, so its children are unknown."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteFailure:
-    digest: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteResult:
-    deleted: tuple[str, ...]
-    failures: tuple[DeleteFailure, ...]
 
 
 class EcrRegistry:
@@ -129,7 +116,7 @@ class EcrRegistry:
                 response = self._client.batch_delete_image(
                     repositoryName=repository, imageIds=[{"imageDigest": digest} for digest in batch]
                 )
-            except (ClientError, BotoCoreError) as error:
+            except AWS_ERRORS as error:
                 code, message = error_code(error), error_message(error)
                 stopped = [DeleteFailure(digest, code, message) for digest in digests[start:]]
                 failures.extend(stopped)

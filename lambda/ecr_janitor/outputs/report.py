@@ -1,4 +1,5 @@
-"""What a run did, per repository, and its machine form (the `--json` document)."""
+"""What a run did: per repository, and the run's totals. Rendered by outputs.render, logged by
+outputs.audit, published by outputs.metrics."""
 
 from __future__ import annotations
 
@@ -7,20 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from ecr_janitor.in_use import SourceFailure
-from ecr_janitor.lifecycle import PolicyStatus
-from ecr_janitor.model import Repository
-from ecr_janitor.policy import Decision, RepositoryPlan, Verdict
-from ecr_janitor.registry import DeleteFailure, DeleteResult
-
-REPORT_VERSION = 1
-PREVIEW_NOTE = (
-    "What ECR itself will expire under this lifecycle policy, on its own schedule (within 24 hours of "
-    "the policy being in place), without the janitor's protections: images in use or with protected "
-    "tags are expired too (see atRisk)."
-)
+from ecr_janitor.core.model import DeleteFailure, DeleteResult, RegionFailure, Repository, SourceFailure
+from ecr_janitor.core.propagate import PolicyStatus
+from ecr_janitor.core.retain import Decision, RepositoryPlan
 
 
 class Status(StrEnum):
@@ -105,13 +96,6 @@ class RepositoryReport:
         return self.status in (Status.FAILED, Status.PARTIAL, Status.BLOCKED)
 
 
-@dataclass(frozen=True)
-class RegionFailure:
-    region: str
-    code: str
-    message: str
-
-
 def repository_counts(r: RepositoryReport) -> Counter[str]:
     """One repository's share of the run totals."""
     policy = r.policy
@@ -182,6 +166,27 @@ def sum_totals(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return {key: int(counts[key]) for key in TOTAL_KEYS}
 
 
+def run_totals(
+    repository_counts: Mapping[str, int],
+    *,
+    failed_outside_repositories: int,
+    in_use_sources_failed: int,
+    unmatched: int,
+    deferred: int | None = None,
+) -> dict[str, int]:
+    """A run's totals from what its repositories added up to, and what the run knows beyond them:
+    failures that are no repository's own (a region that could not be listed, a fan-out slice no worker
+    reported on), the in-use sources that failed (once per run, however many parts the run had), the
+    repositories no target covers, and, when known here, the repositories deferred."""
+    counts = Counter({key: int(repository_counts.get(key, 0)) for key in TOTAL_KEYS})
+    counts["repositoriesFailed"] += failed_outside_repositories
+    counts["inUseSourcesFailed"] = in_use_sources_failed
+    counts["repositoriesUnmatched"] = unmatched
+    if deferred is not None:
+        counts["repositoriesDeferred"] = deferred
+    return {key: int(counts[key]) for key in TOTAL_KEYS}
+
+
 @dataclass(frozen=True)
 class FailedRepository:
     region: str
@@ -228,104 +233,10 @@ class RunReport:
         return bool(self.region_failures or self.in_use_failures or self.failed_repositories)
 
     def totals(self) -> dict[str, int]:
-        counts = Counter(self._counts)
-        counts["repositoriesFailed"] += len(self.region_failures)
-        counts["inUseSourcesFailed"] = len(self.in_use_failures)
-        counts["repositoriesUnmatched"] = self.unmatched
-        counts["repositoriesDeferred"] = self.deferred
-        return {key: int(counts[key]) for key in TOTAL_KEYS}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reportVersion": REPORT_VERSION,
-            "command": self.command,
-            "dryRun": self.dry_run,
-            "dryRunReason": self.dry_run_reason,
-            "now": self.now.isoformat(),
-            "durationSeconds": round(self.duration_seconds, 3),
-            "regions": list(self.regions),
-            "totals": self.totals(),
-            "regionFailures": [
-                {"region": f.region, "code": f.code, "message": f.message} for f in self.region_failures
-            ],
-            "inUseSourceFailures": [
-                {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
-                for f in self.in_use_failures
-            ],
-            "resume": dict(self.resume),
-            "repositories": [_repository_json(r) for r in self.repositories],
-        }
-
-
-def _repository_json(report: RepositoryReport) -> dict[str, Any]:
-    failures = {f.digest: f for f in report.delete_failures}
-    deleted = report.deleted_digests
-    decisions = report.plan.decisions if report.plan else ()
-    return {
-        "region": report.repository.region,
-        "repository": report.repository.name,
-        "mode": report.mode,
-        "target": report.target_index,
-        "targetRepositories": report.target_label,
-        "status": report.status.value,
-        "message": report.message,
-        "imagesScanned": report.images_scanned,
-        "imagesExpirable": len(report.expirable),
-        "imagesExpired": len(deleted),
-        "imagesProtected": report.protected_count,
-        "bytesExpirable": report.bytes_expirable,
-        "bytesReclaimed": report.bytes_reclaimed,
-        "expired": [
-            _decision_json(d, deleted=d.image.digest in deleted, failure=failures.get(d.image.digest))
-            for d in decisions
-            if d.verdict is Verdict.EXPIRE
-        ],
-        "kept": [_decision_json(d) for d in decisions if d.verdict is Verdict.KEEP],
-        "deleteFailures": [
-            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.delete_failures
-        ],
-        "policy": _policy_json(report.policy) if report.policy else None,
-    }
-
-
-def _policy_json(outcome: PolicyOutcome) -> dict[str, Any]:
-    preview = outcome.preview
-    return {
-        "status": outcome.status.value,
-        "written": outcome.written,
-        "onDrift": outcome.on_drift,
-        "differences": list(outcome.differences),
-        "preview": None
-        if preview is None
-        else {
-            "note": PREVIEW_NOTE,
-            "imagesExpirable": len(preview.expired),
-            "bytesExpirable": preview.bytes_expired,
-            "atRisk": [_decision_json(d) for d in outcome.at_risk],
-            "atRiskIncomplete": outcome.at_risk_unknown or None,
-            "expired": [_decision_json(d) for d in preview.expired],
-        },
-    }
-
-
-def _decision_json(
-    decision: Decision, *, deleted: bool | None = None, failure: DeleteFailure | None = None
-) -> dict[str, Any]:
-    image = decision.image
-    entry: dict[str, Any] = {
-        "digest": image.digest,
-        "tags": list(image.tags),
-        "pushedAt": image.pushed_at.isoformat(),
-        "lastPulledAt": image.last_pulled_at.isoformat() if image.last_pulled_at else None,
-        "sizeBytes": image.size_bytes,
-        "reason": decision.reason.code.value,
-        "rule": decision.reason.rule_priority,
-        "detail": decision.reason.detail,
-    }
-    if decision.vetoed_rule is not None:
-        entry["vetoedRule"] = decision.vetoed_rule
-    if deleted is not None:
-        entry["deleted"] = deleted
-    if failure is not None:
-        entry["failure"] = {"code": failure.code, "message": failure.message}
-    return entry
+        return run_totals(
+            self._counts,
+            failed_outside_repositories=len(self.region_failures),
+            in_use_sources_failed=len(self.in_use_failures),
+            unmatched=self.unmatched,
+            deferred=self.deferred,
+        )

@@ -7,11 +7,12 @@ false match only keeps an image longer, a missed one could delete an image in us
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ecr_janitor.model import Image, Repository
+from ecr_janitor.core.model import Image, Repository, SourceFailure
 
 _ECR_HOST = re.compile(
     r"^(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|on\.aws)$"
@@ -91,3 +92,32 @@ def references_by_repository(references: Iterable[ImageReference]) -> Mapping[st
     for reference in references:
         grouped.setdefault(reference.repository, []).append(reference)
     return grouped
+
+
+@dataclass
+class InUseSnapshot:
+    """What workloads use, read once before any deletion, and the sources that could not be read."""
+
+    references: list[ImageReference] = field(default_factory=list)
+    failures: list[SourceFailure] = field(default_factory=list)
+
+    @property
+    def withholds_deletions(self) -> str:
+        """Why nothing may be deleted, or empty. One unreadable source is enough, in any region: a
+        workload in one region may pull from a repository in another."""
+        return "; ".join(f.describe() for f in self.failures)
+
+
+def parse_image_list(text: str) -> list[str]:
+    """A JSON array of URIs, or one URI per line (commas also separate; `#` starts a comment)."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        values = json.loads(stripped)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("an image list in JSON must be an array of strings")
+        return [v.strip() for v in values if v.strip()]
+    uris = []
+    for line in stripped.splitlines():
+        line = line.split("#", 1)[0]
+        uris += [part.strip() for part in line.split(",") if part.strip()]
+    return uris

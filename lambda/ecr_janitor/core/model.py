@@ -1,4 +1,4 @@
-"""Plain data the adapters produce and the pure policy engine consumes."""
+"""Plain values: what the adapters produce, the pure engine consumes and the outputs report."""
 
 from __future__ import annotations
 
@@ -68,3 +68,46 @@ class Repository:
     @property
     def account(self) -> str:
         return self.arn.split(":")[4]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFailure:
+    """An image ECR refused (or did not confirm) deleting, with ECR's failure code."""
+
+    digest: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    deleted: tuple[str, ...]
+    """Digests ECR confirmed deleted."""
+    failures: tuple[DeleteFailure, ...]
+
+
+ALL_REGIONS = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """An in-use source (ECS, Lambda, Batch, an image list) that could not be read."""
+
+    region: str
+    """The region whose workloads are unknown, or `*` for an extra list (it may name any region)."""
+    source: str
+    code: str
+    message: str
+
+    def describe(self) -> str:
+        where = "" if self.region == ALL_REGIONS else f" in {self.region}"
+        return f"{self.source}{where} could not be read ({self.code}: {self.message})"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionFailure:
+    """A region whose repositories could not be listed."""
+
+    region: str
+    code: str
+    message: str

@@ -1,4 +1,4 @@
-"""The pure policy engine: (images, rules, protections, now) -> a plan with a reason for every image.
+"""The retain engine (pure): (images, rules, protections, now) -> a plan with a reason for every image.
 
 It follows ECR's documented lifecycle evaluation (DESIGN.md, retain-mode semantics):
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ecr_janitor.config import Rule, Selection
-from ecr_janitor.model import Image
-from ecr_janitor.patterns import matches, matches_any
+from ecr_janitor.core.lifecycle import Rule, Selection
+from ecr_janitor.core.model import Image
+from ecr_janitor.core.patterns import matches, matches_any
 
 
 class Verdict(StrEnum):

@@ -1,53 +1,26 @@
 """The image references workloads hold: ECS, Lambda, Batch, and lists of extra image URIs.
 
 Read once per run, before any deletion, from every configured region. A source that can't be read
-is reported as a failure; the janitor then deletes nothing in that region (or, for an extra list,
-nowhere), because a partial view of what runs could make an image in use look unused.
+is reported as a failure; the janitor then deletes nothing in any region, because a partial view of
+what runs could make an image in use look unused.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-from ecr_janitor.aws import error_code, error_message
+from ecr_janitor.adapters.clients import error_code, error_message
 from ecr_janitor.config import Protect
-from ecr_janitor.references import ImageReference, parse_image_uri
+from ecr_janitor.core.model import ALL_REGIONS, SourceFailure
+from ecr_janitor.core.references import ImageReference, InUseSnapshot, parse_image_list, parse_image_uri
 
 ClientFactory = Callable[[str, str], Any]
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
-ALL_REGIONS = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFailure:
-    region: str
-    """The region whose workloads are unknown, or `*` for an extra list (it may name any region)."""
-    source: str
-    code: str
-    message: str
-
-    def describe(self) -> str:
-        where = "" if self.region == ALL_REGIONS else f" in {self.region}"
-        return f"{self.source}{where} could not be read ({self.code}: {self.message})"
-
-
-@dataclass
-class InUseSnapshot:
-    references: list[ImageReference] = field(default_factory=list)
-    failures: list[SourceFailure] = field(default_factory=list)
-
-    @property
-    def withholds_deletions(self) -> str:
-        """Why nothing may be deleted, or empty. One unreadable source is enough, in any region: a
-        workload in one region may pull from a repository in another."""
-        return "; ".join(f.describe() for f in self.failures)
 
 
 class InUseReader:
@@ -186,21 +159,6 @@ class InUseReader:
             body = self._client_for("s3", home_region).get_object(Bucket=bucket, Key=key)["Body"]
             text = body.read().decode("utf-8")
         return list(_parsed(parse_image_list(text), f"image list {location}"))
-
-
-def parse_image_list(text: str) -> list[str]:
-    """A JSON array of URIs, or one URI per line (commas also separate; `#` starts a comment)."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        values = json.loads(stripped)
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ValueError("an image list in JSON must be an array of strings")
-        return [v.strip() for v in values if v.strip()]
-    uris = []
-    for line in stripped.splitlines():
-        line = line.split("#", 1)[0]
-        uris += [part.strip() for part in line.split(",") if part.strip()]
-    return uris
 
 
 def _batch_images(job: dict[str, Any]) -> list[str | None]:

@@ -1,0 +1,128 @@
+"""Structured log lines: one per repository outcome, one per deletion and one per failure, for a later
+audit. Each line carries an `event` key, which the dashboard's Logs Insights queries select on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from ecr_janitor.core.model import DeleteFailure, RegionFailure, SourceFailure
+from ecr_janitor.core.propagate import PolicyStatus
+from ecr_janitor.core.retain import Decision
+from ecr_janitor.observability import logger
+from ecr_janitor.outputs.report import RepositoryReport, Status
+
+
+def _line(level: Callable[..., None], message: str, event: str, **fields: Any) -> None:
+    level(message, extra={"event": event, **fields})
+
+
+def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
+    policy = report.policy
+    _line(
+        logger.warning if report.status in (Status.FAILED, Status.PARTIAL) else logger.info,
+        "repository processed",
+        "repository",
+        region=report.repository.region,
+        repository=report.repository.name,
+        mode=report.mode,
+        target=report.target_index,
+        status=report.status.value,
+        detail=report.message,
+        dry_run=dry_run,
+        images_scanned=report.images_scanned,
+        images_expirable=len(report.expirable),
+        images_expired=len(report.deleted_digests),
+        images_protected=report.protected_count,
+        bytes_expirable=report.bytes_expirable,
+        bytes_reclaimed=report.bytes_reclaimed,
+        delete_failures=len(report.delete_failures),
+        policy_status=policy.status.value if policy else None,
+        policy_written=policy.written if policy else None,
+        policy_differences=list(policy.differences) if policy else None,
+    )
+
+
+def policy_written(
+    region: str, repository: str, status: PolicyStatus, *, previous: Any, written: Any
+) -> None:
+    _line(
+        logger.info,
+        "lifecycle policy written",
+        "policy_written",
+        region=region,
+        repository=repository,
+        policy_status=status.value,
+        previous_policy=previous,
+        policy=written,
+    )
+
+
+def image_deleted(region: str, repository: str, decision: Decision) -> None:
+    image = decision.image
+    _line(
+        logger.info,
+        "image deleted",
+        "deletion",
+        region=region,
+        repository=repository,
+        digest=image.digest,
+        tags=list(image.tags),
+        pushed_at=image.pushed_at.isoformat(),
+        last_pulled_at=image.last_pulled_at.isoformat() if image.last_pulled_at else None,
+        size_bytes=image.size_bytes,
+        rule=decision.reason.rule_priority,
+        reason=decision.reason.detail,
+    )
+
+
+def delete_failed(region: str, repository: str, failure: DeleteFailure) -> None:
+    _failure(
+        logger.warning, "image not deleted", "delete_failure", failure, region=region, repository=repository
+    )
+
+
+def region_failed(failure: RegionFailure) -> None:
+    _failure(logger.error, "region not processed", "region_failure", failure)
+
+
+def source_failed(failure: SourceFailure) -> None:
+    _failure(logger.error, "in-use source not read; deletions withheld", "in_use_source_failure", failure)
+
+
+def _failure(
+    level: Callable[..., None],
+    message: str,
+    event: str,
+    failure: DeleteFailure | RegionFailure | SourceFailure,
+    **context: Any,
+) -> None:
+    """A failure's fields as they are, except its message, which goes out as `detail`."""
+    fields = asdict(failure)
+    detail = fields.pop("message")
+    _line(level, message, event, **context, **fields, detail=detail)
+
+
+def deferred(region: str, count: int, resume_at: str) -> None:
+    _line(
+        logger.warning,
+        "repositories deferred to the next run",
+        "deferred",
+        region=region,
+        deferred=count,
+        resume_at=resume_at,
+    )
+
+
+def worker_failed(run_id: str, *, region: str, slice_index: int, repositories: int, detail: str) -> None:
+    _line(
+        logger.error,
+        "worker failed: its slice's repositories count as failed",
+        "worker_failure",
+        run_id=run_id,
+        region=region,
+        slice=slice_index,
+        repositories=repositories,
+        detail=detail,
+    )

@@ -1,0 +1,268 @@
+"""The run, step by step. The CLI, the Lambda and every fan-out step call these pieces, so the run is
+spelled out once:
+
+    begin          config + how the run was started + time left -> a RunRequest (dry run, regions, deadline)
+    read_in_use    every workload reference of the run's regions, read before any deletion
+    registry_for   one region's ECR, behind the region's rate limit
+    covered        the repositories a target covers, in listing order, and the region's listing failure
+    run            regions -> covered repositories -> process each (run.repository) -> the report
+
+A run that can't read every in-use source is evaluated and reported, but deletes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ecr_janitor.adapters import clients
+from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
+from ecr_janitor.adapters.ecr import EcrRegistry
+from ecr_janitor.adapters.ratelimit import RateLimiter
+from ecr_janitor.adapters.workloads import InUseReader
+from ecr_janitor.config import Config
+from ecr_janitor.core.model import RegionFailure, Repository
+from ecr_janitor.core.references import ImageReference, InUseSnapshot, references_by_repository
+from ecr_janitor.outputs import audit
+from ecr_janitor.outputs.report import RepositoryReport, RunReport
+from ecr_janitor.run.repository import Covered, RepositoryRun
+
+RegistryFactory = Callable[[str], EcrRegistry]
+
+
+class NoRegionError(RuntimeError):
+    """Nothing says which region to walk. Nothing was done."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no region: set `regions` in the config, pass --region (CLI), or set AWS_REGION or "
+            "AWS_DEFAULT_REGION; nothing was done"
+        )
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    command: str
+    dry_run: bool
+    dry_run_reason: str
+    regions: Sequence[str]
+    now: datetime
+    deadline: float | None = None
+    """`clock()` reading after which no repository is started (the Lambda's remaining time)."""
+    clock: Callable[[], float] = time.monotonic
+    resume: Mapping[str, str] = field(default_factory=dict)
+    """Region -> name of the repository to start with: where the previous run stopped. By name, since
+    ECR doesn't document the order DescribeRepositories lists in."""
+    details: bool = True
+    """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
+
+
+def resolve_dry_run(config: Config, *, forced: bool, forced_by: str) -> tuple[bool, str]:
+    """Dry run unless the config says otherwise and nothing forces it. Nothing can force it off."""
+    if forced:
+        return True, forced_by
+    if config.dry_run:
+        return True, "config dryRun is true (the default)"
+    return False, "config dryRun is false"
+
+
+def resolve_regions(config: Config, override: str | None = None) -> list[str]:
+    """--region, else the config's regions, else the region the process runs in. May be empty."""
+    if override:
+        return [override]
+    if config.regions:
+        return list(config.regions)
+    region = clients.default_region()
+    return [region] if region else []
+
+
+def home_region(regions: Sequence[str]) -> str:
+    """Where the run's own resources are (resume state, run bucket, image lists): the process's region."""
+    return clients.default_region() or regions[0]
+
+
+def begin(
+    config: Config,
+    *,
+    command: str,
+    now: datetime,
+    forced_dry_run: bool = False,
+    forced_by: str = "",
+    region: str | None = None,
+    seconds_left: float | None = None,
+    details: bool = True,
+) -> RunRequest:
+    """What this run will do, decided before any AWS call. `seconds_left` (a Lambda's remaining time) sets
+    the deadline after which no repository is started. Raises NoRegionError when no region is known."""
+    regions = resolve_regions(config, region)
+    if not regions:
+        raise NoRegionError()
+    dry_run, reason = resolve_dry_run(config, forced=forced_dry_run, forced_by=forced_by)
+    deadline = (
+        None if seconds_left is None else time.monotonic() + seconds_left - config.execution.reserve_seconds
+    )
+    return RunRequest(command, dry_run, reason, regions, now, deadline=deadline, details=details)
+
+
+def read_in_use(config: Config, regions: Sequence[str]) -> InUseSnapshot:
+    """Every workload reference of `regions` (and the extra lists), with each unreadable source logged."""
+    snapshot = InUseReader(clients.client, config.protect).read(regions, home_region(regions))
+    for failure in snapshot.failures:
+        audit.source_failed(failure)
+    return snapshot
+
+
+def ecr_client(config: Config, region: str, *, share: int = 1) -> Any:
+    """An ECR client behind its own token bucket of `maxRequestsPerSecond / share` (share: the fan-out
+    workers running at once, which together must not ask ECR for more than one run would)."""
+    return RateLimiter(config.execution.max_requests_per_second / share).attach(clients.client("ecr", region))
+
+
+def registry_for(config: Config, region: str) -> EcrRegistry:
+    return EcrRegistry(ecr_client(config, region), region)
+
+
+@dataclass
+class RegionListing:
+    """What listing one region found besides the covered repositories."""
+
+    region: str
+    unmatched: int = 0
+    """Repositories no target covers: never touched."""
+    failure: RegionFailure | None = None
+    """Why the listing stopped early, if it did (logged when it happens)."""
+
+
+def covered(
+    config: Config, registry: EcrRegistry, listing: RegionListing, *, start: str | None = None
+) -> Iterator[Covered]:
+    """The repositories of one region a target covers, in listing order from `start` (wrapping around).
+    A listing that fails stops here and is recorded in `listing`; what was listed before stays valid."""
+    try:
+        for repository in _listing(registry, start):
+            match = config.target_for(repository.name)
+            if match is None:
+                listing.unmatched += 1
+            else:
+                yield Covered(repository, *match)
+    except AWS_ERRORS as error:
+        listing.failure = RegionFailure(
+            registry.region, error_code(error), f"listing repositories: {error_message(error)}"
+        )
+        audit.region_failed(listing.failure)
+
+
+def run_on_aws(config: Config, request: RunRequest) -> RunReport:
+    """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
+    in_use = read_in_use(config, request.regions)
+    return run(config, request, lambda region: registry_for(config, region), in_use)
+
+
+def run(
+    config: Config, request: RunRequest, registry_for: RegistryFactory, in_use: InUseSnapshot | None = None
+) -> RunReport:
+    started = time.monotonic()
+    in_use = in_use or InUseSnapshot()
+    report = RunReport(
+        command=request.command,
+        dry_run=request.dry_run,
+        dry_run_reason=request.dry_run_reason,
+        now=request.now,
+        regions=list(request.regions),
+        details=request.details,
+        in_use_failures=list(in_use.failures),
+    )
+    references = references_by_repository(in_use.references)
+    for region in request.regions:
+        _run_region(config, request, registry_for(region), report, references, in_use.withholds_deletions)
+    report.duration_seconds = time.monotonic() - started
+    return report
+
+
+def _listing(registry: EcrRegistry, start: str | None) -> Iterator[Repository]:
+    """Every repository once, beginning with the one named `start` and wrapping around, so a run that
+    resumes where the last one stopped still reaches every repository. If `start` is gone, from the
+    beginning. Streams: nothing is held beyond the current page."""
+    found = start is None
+    for repository in registry.repositories():
+        found = found or repository.name == start
+        if found:
+            yield repository
+    if start is None:
+        return
+    for repository in registry.repositories():
+        if found and repository.name == start:
+            break
+        yield repository
+
+
+def _run_region(
+    config: Config,
+    request: RunRequest,
+    registry: EcrRegistry,
+    report: RunReport,
+    references: Mapping[str, list[ImageReference]],
+    blocked: str,
+) -> None:
+    """Repositories in parallel on a bounded pool; reports are collected in listing order, so the result
+    is the one a sequential run gives. Past the deadline no repository is started (the clock is read
+    when a worker picks the repository up): they are counted as deferred and the next run starts with
+    the first of them."""
+    workers = config.execution.workers
+    listing = RegionListing(registry.region)
+    pending: deque[tuple[int, str, Future[RepositoryReport | None]]] = deque()
+    first_deferred: tuple[int, str] | None = None
+    """(order of processing, name) of the earliest repository not started: where the next run begins."""
+    deferred_here = 0
+
+    def defer(position: int, name: str) -> None:
+        nonlocal first_deferred, deferred_here
+        first_deferred = min(first_deferred or (position, name), (position, name))
+        deferred_here += 1
+
+    def collect() -> None:
+        position, name, future = pending.popleft()
+        outcome = future.result()
+        if outcome is None:
+            defer(position, name)
+            return
+        audit.repository_outcome(outcome, dry_run=request.dry_run)
+        report.add(outcome)
+
+    def process_in_time(job: RepositoryRun) -> RepositoryReport | None:
+        """None when the time budget ran out before the repository could start: it is deferred."""
+        if request.out_of_time():
+            return None
+        return job.process(references.get(job.repository.name, []))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
+        try:
+            start = request.resume.get(registry.region)
+            for position, repository in enumerate(covered(config, registry, listing, start=start)):
+                if request.out_of_time():
+                    defer(position, repository.repository.name)
+                    continue
+                job = RepositoryRun(registry, repository, config, request.now, request.dry_run, blocked)
+                pending.append((position, repository.repository.name, pool.submit(process_in_time, job)))
+                # No more in flight than workers: nothing waits in the pool's queue, so a repository
+                # starts when it is submitted, and the listing never runs far ahead.
+                while len(pending) >= workers:
+                    collect()
+        finally:
+            while pending:
+                collect()
+    report.unmatched += listing.unmatched
+    if listing.failure is not None:
+        report.region_failures.append(listing.failure)
+    if first_deferred is not None:
+        report.deferred += deferred_here
+        report.resume[registry.region] = first_deferred[1]
+        audit.deferred(registry.region, deferred_here, first_deferred[1])
