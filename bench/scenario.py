@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tests.factories import config_document, rule
+
 if TYPE_CHECKING:  # the measured process must not import moto: its memory is what is measured
     from devtools.seed import Seeder
 
@@ -18,28 +20,10 @@ BATCH = 100
 def config(*, workers: int | None = None) -> dict[str, Any]:
     """One retain target over every repository: untagged images older than two weeks go."""
     document: dict[str, Any] = {
-        "dryRun": False,
+        **config_document(
+            dry_run=False, policy={"rules": [rule(1, "untagged", "sinceImagePushed", EXPIRE_AFTER_DAYS)]}
+        ),
         "protect": {"inUse": True},
-        "targets": [
-            {
-                "repositories": ["*"],
-                "mode": "retain",
-                "policy": {
-                    "rules": [
-                        {
-                            "rulePriority": 1,
-                            "selection": {
-                                "tagStatus": "untagged",
-                                "countType": "sinceImagePushed",
-                                "countUnit": "days",
-                                "countNumber": EXPIRE_AFTER_DAYS,
-                            },
-                            "action": {"type": "expire"},
-                        }
-                    ]
-                },
-            }
-        ],
     }
     if workers is not None:
         document["execution"] = {"workers": workers}

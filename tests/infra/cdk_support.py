@@ -11,32 +11,13 @@ from typing import Any
 from aws_cdk.assertions import Template
 
 from infra.stack import EcrJanitorStack
+from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "ecr-janitor.yaml"
 
-MINIMAL_CONFIG: dict[str, Any] = {
-    "targets": [
-        {
-            "repositories": ["*"],
-            "mode": "retain",
-            "policy": {
-                "rules": [
-                    {
-                        "rulePriority": 1,
-                        "selection": {
-                            "tagStatus": "untagged",
-                            "countType": "sinceImagePushed",
-                            "countUnit": "days",
-                            "countNumber": 14,
-                        },
-                        "action": {"type": "expire"},
-                    }
-                ]
-            },
-        }
-    ]
-}
+MINIMAL_CONFIG: dict[str, Any] = config_document()
+"""One retain target over every repository: untagged images after 14 days."""
 
 
 @dataclass(frozen=True)
