@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from ecr_janitor.core.lifecycle import MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
+from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
 Mode = Literal["retain", "propagate"]
@@ -50,6 +50,10 @@ class Protect(CamelModel):
     targets); 0 means all."""
     extra_image_lists: list[StrictStr] = Field(default_factory=list)
     """`ssm:/parameter/name` or `s3://bucket/key`: image URIs in use where the janitor can't look."""
+    # -- the archive storage class --
+    restore_grace_days: StrictInt = Field(default=7, ge=0)
+    """An image ECR restored from the archive (its `lastActivatedAt`) less than this many days ago is
+    neither archived nor expired again, so an undo sticks; 0 turns the grace off."""
 
     @field_validator("extra_image_lists")
     @classmethod
@@ -82,24 +86,44 @@ class Target(CamelModel):
     policy: LifecyclePolicy
     on_drift: Literal["overwrite", "report"] = "overwrite"
     """Propagate mode: replace a repository's own, different policy, or only report it."""
+    allow_early_archive_deletion: StrictBool = False
+    """Retain mode: rules may delete archived images before ECR's 90-day minimum archive duration.
+    ECR bills the full 90 days anyway."""
 
     @model_validator(mode="after")
     def _mode_rules(self) -> Self:
         problems: list[str] = []
         if self.mode == "retain" and "on_drift" in self.model_fields_set:
             problems.append("onDrift applies to mode propagate only")
+        if self.mode == "propagate" and self.allow_early_archive_deletion:
+            problems.append(
+                "allowEarlyArchiveDeletion applies to mode retain only: ECR's own lifecycle policies "
+                f"never expire an image archived for less than {MIN_ARCHIVE_DAYS} days"
+            )
         for rule in self.policy.ordered_rules():
             sel = rule.selection
-            if self.mode == "retain":
-                if rule.action.type == "transition" or sel.count_type == "sinceImageTransitioned":
-                    problems.append(
-                        f"rule {rule.rule_priority}: retain mode deletes images and can't archive them; "
-                        "archival rules need mode propagate"
-                    )
-            elif sel.count_type == "sinceImagePulled" and rule.action.type == "expire":
+            if (
+                self.mode == "propagate"
+                and sel.count_type == "sinceImagePulled"
+                and rule.action.type == "expire"
+            ):
                 problems.append(
                     f"rule {rule.rule_priority}: ECR accepts countType sinceImagePulled only with action "
                     "transition; to expire by last pull, use mode retain"
+                )
+            if rule.expires_archived_early and not (
+                self.mode == "retain" and self.allow_early_archive_deletion
+            ):
+                how = (
+                    "; to delete earlier anyway, set allowEarlyArchiveDeletion: true on this target "
+                    f"(ECR bills the full {MIN_ARCHIVE_DAYS} days regardless)"
+                    if self.mode == "retain"
+                    else ""
+                )
+                problems.append(
+                    f"rule {rule.rule_priority}: countNumber must be at least {MIN_ARCHIVE_DAYS} with "
+                    f"sinceImageTransitioned: ECR keeps archived images {MIN_ARCHIVE_DAYS} days before a "
+                    f"lifecycle policy may expire them{how}"
                 )
         if self.mode == "propagate" and len(self.policy.text()) < MIN_POLICY_TEXT_LENGTH:
             problems.append(
