@@ -98,6 +98,22 @@ RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", None)
 # 1 when the run wrote nothing, else 0.
 DRY_RUN = MetricSpec("DryRun", "Count", None)
 
+# -- the archive storage class (retain-mode `transition` rules, and `restore`) --
+# Images the plan archives (dry run or not).
+IMAGES_ARCHIVABLE = MetricSpec("ImagesArchivable", "Count", "imagesArchivable")
+# Upper bound of storage the plan moves to the archive class.
+BYTES_ARCHIVABLE = MetricSpec("BytesArchivable", "Bytes", "bytesArchivable")
+# Images ECR confirmed ARCHIVED.
+IMAGES_ARCHIVED = MetricSpec("ImagesArchived", "Count", "imagesArchived")
+# Upper bound of storage ECR confirmed moved to the archive class.
+BYTES_ARCHIVED = MetricSpec("BytesArchived", "Bytes", "bytesArchived")
+# Images ECR refused or did not confirm archiving.
+ARCHIVE_FAILURES = MetricSpec("ArchiveFailures", "Count", "archiveFailures")
+# Archived images ECR confirmed deleted (archive-class rules); also counted in ImagesExpired.
+ARCHIVED_IMAGES_EXPIRED = MetricSpec("ArchivedImagesExpired", "Count", "archivedImagesExpired")
+# Images ECR restored from the archive in the 24 hours before the run (their lastActivatedAt).
+IMAGES_RESTORED = MetricSpec("ImagesRestored", "Count", "imagesRestored")
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     IMAGES_SCANNED,
     IMAGES_EXPIRABLE,
@@ -118,4 +134,34 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     POLICY_DRIFT,
     RUN_DURATION,
     DRY_RUN,
+    # -- the archive storage class --
+    IMAGES_ARCHIVABLE,
+    BYTES_ARCHIVABLE,
+    IMAGES_ARCHIVED,
+    BYTES_ARCHIVED,
+    ARCHIVE_FAILURES,
+    ARCHIVED_IMAGES_EXPIRED,
+    IMAGES_RESTORED,
 )
+
+
+# -- the archive cost model ----------------------------------------------------------------------------
+# USD, us-east-1. NOT confirmed from an AWS page here: taken on 2026-12-03 from two public write-ups that
+# quote the pricing page (hub.pointfive.co "ECR Archive Storage Class Used Below 150 TB Threshold",
+# us-east-1, checked March 2026; devjapan.com "AWS ECR Archive Pricing", ap-northeast-1, checked
+# 2026-03-22 against the AWS Price List API). Check https://aws.amazon.com/ecr/pricing/ for your region.
+# ECR's user guide ("Archiving an image") documents the rest: archived images can't be pulled, a restore
+# takes up to about 20 minutes, and archived images are billed for at least 90 days.
+PRICES_CHECKED = (
+    "2026-12-03 (us-east-1, public sources; unconfirmed: see https://aws.amazon.com/ecr/pricing/)"
+)
+STANDARD_STORAGE_USD_PER_GB_MONTH = 0.10
+"""ECR private storage, standard class."""
+ARCHIVE_STORAGE_USD_PER_GB_MONTH = 0.10
+"""The archive class, for the first ARCHIVE_TIER_GB a month: the same as standard."""
+ARCHIVE_STORAGE_USD_PER_GB_MONTH_ABOVE_TIER = 0.07
+"""The archive class beyond ARCHIVE_TIER_GB a month."""
+ARCHIVE_TIER_GB = 150 * 1024
+"""150 TB: below it, archiving saves no storage cost at all."""
+ARCHIVE_RETRIEVAL_USD_PER_GB = 0.03
+"""Restoring an archived image, per GB restored."""

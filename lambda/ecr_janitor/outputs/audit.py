@@ -1,5 +1,6 @@
-"""Structured log lines: one per repository outcome, one per deletion and one per failure, for a later
-audit. Each line carries an `event` key, which the dashboard's Logs Insights queries select on."""
+"""Structured log lines: one per repository outcome, one per deletion, archiving and restore, and one per
+failure, for a later audit. Each line carries an `event` key, which the dashboard's Logs Insights queries
+select on, and the `run_id` of its run, which `restore --run` selects on."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from ecr_janitor.core.retain import Decision
 from ecr_janitor.observability import logger
 from ecr_janitor.outputs.report import RepositoryReport, Status
 
+ARCHIVE_EVENT = "archive"
+"""The line of an image ECR confirmed ARCHIVED: what `restore --run` reads back."""
+RESTORE_EVENT = "restore"
+RUN_ID_KEY = "run_id"
+
 
 def _line(level: Callable[..., None], message: str, event: str, **fields: Any) -> None:
     level(message, extra={"event": event, **fields})
+
+
+def start_run(run_id: str) -> None:
+    """From here on every line carries `run_id`."""
+    logger.append_keys(**{RUN_ID_KEY: run_id})
 
 
 def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
@@ -38,6 +49,11 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         bytes_expirable=report.bytes_expirable,
         bytes_reclaimed=report.bytes_reclaimed,
         delete_failures=len(report.delete_failures),
+        images_archivable=len(report.archivable),
+        images_archived=len(report.archived_digests),
+        bytes_archived=report.bytes_archived,
+        archive_failures=len(report.archive_failures),
+        archived_images_expired=report.archived_images_expired,
         policy_status=policy.status.value if policy else None,
         policy_written=policy.written if policy else None,
         policy_differences=list(policy.differences) if policy else None,
@@ -60,27 +76,64 @@ def policy_written(
 
 
 def image_deleted(region: str, repository: str, decision: Decision) -> None:
-    image = decision.image
-    _line(
-        logger.info,
-        "image deleted",
-        "deletion",
-        region=region,
-        repository=repository,
-        digest=image.digest,
-        tags=list(image.tags),
-        pushed_at=image.pushed_at.isoformat(),
-        last_pulled_at=image.last_pulled_at.isoformat() if image.last_pulled_at else None,
-        size_bytes=image.size_bytes,
-        rule=decision.reason.rule_priority,
-        reason=decision.reason.detail,
-    )
+    _line(logger.info, "image deleted", "deletion", **_acted_on(region, repository, decision))
 
 
 def delete_failed(region: str, repository: str, failure: DeleteFailure) -> None:
     _failure(
         logger.warning, "image not deleted", "delete_failure", failure, region=region, repository=repository
     )
+
+
+def image_archived(region: str, repository: str, decision: Decision) -> None:
+    _line(logger.info, "image archived", ARCHIVE_EVENT, **_acted_on(region, repository, decision))
+
+
+def archive_failed(region: str, repository: str, failure: DeleteFailure) -> None:
+    _failure(
+        logger.warning, "image not archived", "archive_failure", failure, region=region, repository=repository
+    )
+
+
+def image_restored(
+    region: str,
+    repository: str,
+    digest: str,
+    tags: tuple[str, ...],
+    *,
+    outcome: str,
+    detail: str,
+    restoring: str,
+) -> None:
+    """`restore`'s line for one image (its run_id is the restore's own; `restoring` says what it undoes)."""
+    _line(
+        logger.info if outcome in ("restored", "already-active", "would-restore") else logger.warning,
+        "image restore",
+        RESTORE_EVENT,
+        region=region,
+        repository=repository,
+        digest=digest,
+        tags=list(tags),
+        outcome=outcome,
+        detail=detail,
+        restoring=restoring,
+    )
+
+
+def _acted_on(region: str, repository: str, decision: Decision) -> dict[str, Any]:
+    """What a deletion or archiving line says about the image and why."""
+    image = decision.image
+    return {
+        "region": region,
+        "repository": repository,
+        "digest": image.digest,
+        "tags": list(image.tags),
+        "pushed_at": image.pushed_at.isoformat(),
+        "last_pulled_at": image.last_pulled_at.isoformat() if image.last_pulled_at else None,
+        "size_bytes": image.size_bytes,
+        "rule": decision.reason.rule_priority,
+        "reason": decision.reason.detail,
+    }
 
 
 def region_failed(failure: RegionFailure) -> None:

@@ -6,21 +6,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ecr_janitor.core.model import DeleteFailure, DeleteResult, RegionFailure, Repository, SourceFailure
+from ecr_janitor.core.model import (
+    ArchiveResult,
+    DeleteFailure,
+    DeleteResult,
+    RegionFailure,
+    Repository,
+    SourceFailure,
+)
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, RepositoryPlan
+
+RESTORES_WINDOW = timedelta(hours=24)
+"""A run counts as restored the images ECR restored from the archive in the 24 hours before it (their
+`lastActivatedAt`): restores are done by hand, between nightly runs."""
 
 
 class Status(StrEnum):
     PLANNED = "planned"
     """Dry run: evaluated, nothing written."""
     CLEANED = "cleaned"
-    """Everything the plan expired is confirmed deleted (possibly nothing)."""
+    """Everything the plan expired is confirmed deleted, and everything it archived archived."""
     PARTIAL = "partial"
-    """Some deletions were refused or unconfirmed."""
+    """Some deletions or archivings were refused or unconfirmed."""
     SKIPPED = "skipped"
     """Opted out with the ecr-janitor:skip tag; never read further, never touched."""
     FAILED = "failed"
@@ -40,9 +51,10 @@ class PolicyOutcome:
     on_drift: str
     differences: tuple[str, ...] = ()
     preview: RepositoryPlan | None = None
-    """What ECR will expire under the target's policy: the retain engine, without protections."""
+    """What ECR will expire and archive under the target's policy: the retain engine, without protections."""
     at_risk: tuple[Decision, ...] = ()
-    """Images in `preview` that ECR will expire although the janitor would keep them (in use, ...)."""
+    """Images in `preview` that ECR will expire or archive although the janitor would keep them (in use,
+    ...)."""
     at_risk_unknown: str = ""
     """Why `at_risk` may be incomplete: an in-use source that could not be read."""
 
@@ -58,6 +70,7 @@ class RepositoryReport:
     plan: RepositoryPlan | None = None
     deletion: DeleteResult | None = None
     policy: PolicyOutcome | None = None
+    archiving: ArchiveResult | None = None
 
     @property
     def images_scanned(self) -> int:
@@ -91,13 +104,48 @@ class RepositoryReport:
     def protected_count(self) -> int:
         return len(self.plan.protected) if self.plan else 0
 
+    # -- the archive storage class --
+
+    @property
+    def archivable(self) -> tuple[Decision, ...]:
+        return self.plan.archived if self.plan else ()
+
+    @property
+    def archived_digests(self) -> frozenset[str]:
+        return frozenset(self.archiving.archived) if self.archiving else frozenset()
+
+    @property
+    def bytes_archived(self) -> int:
+        archived = self.archived_digests
+        return sum(d.image.size_bytes for d in self.archivable if d.image.digest in archived)
+
+    @property
+    def archive_failures(self) -> tuple[DeleteFailure, ...]:
+        return self.archiving.failures if self.archiving else ()
+
+    @property
+    def archived_images_expirable(self) -> int:
+        """Images in the archive class the plan deletes."""
+        return sum(1 for d in self.expirable if d.image.archived)
+
+    @property
+    def archived_images_expired(self) -> int:
+        """Confirmed deletions of images that were in the archive class."""
+        deleted = self.deleted_digests
+        return sum(1 for d in self.expirable if d.image.digest in deleted and d.image.archived)
+
+    def restored_since(self, since: datetime) -> int:
+        """Images ECR restored from the archive (lastActivatedAt) after `since`."""
+        decisions = self.plan.decisions if self.plan else ()
+        return sum(1 for d in decisions if d.image.last_activated_at and d.image.last_activated_at > since)
+
     @property
     def failed(self) -> bool:
         return self.status in (Status.FAILED, Status.PARTIAL, Status.BLOCKED)
 
 
-def repository_counts(r: RepositoryReport) -> Counter[str]:
-    """One repository's share of the run totals."""
+def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
+    """One repository's share of the run totals (`now`: when the run evaluated it)."""
     policy = r.policy
     preview = policy.preview if policy else None
     counts: Counter[str] = Counter(
@@ -112,6 +160,14 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
         bytesReclaimed=r.bytes_reclaimed,
         imagesProtected=r.protected_count,
         deleteFailures=len(r.delete_failures),
+        imagesArchivable=len(r.archivable),
+        bytesArchivable=r.plan.bytes_archived if r.plan else 0,
+        imagesArchived=len(r.archived_digests),
+        bytesArchived=r.bytes_archived,
+        archiveFailures=len(r.archive_failures),
+        archivedImagesExpirable=r.archived_images_expirable,
+        archivedImagesExpired=r.archived_images_expired,
+        imagesRestored=r.restored_since(now - RESTORES_WINDOW),
     )
     if policy is not None:
         written = "" if policy.status in (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED) else policy.written
@@ -128,6 +184,8 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
     if preview is not None:
         counts["previewImagesExpirable"] += len(preview.expired)
         counts["previewBytesExpirable"] += preview.bytes_expired
+        counts["previewImagesArchivable"] += len(preview.archived)
+        counts["previewBytesArchivable"] += preview.bytes_archived
     return counts
 
 
@@ -155,6 +213,17 @@ TOTAL_KEYS = (
     "previewImagesExpirable",
     "previewBytesExpirable",
     "previewImagesAtRisk",
+    # -- the archive storage class --
+    "imagesArchivable",
+    "bytesArchivable",
+    "imagesArchived",
+    "bytesArchived",
+    "archiveFailures",
+    "archivedImagesExpirable",
+    "archivedImagesExpired",
+    "imagesRestored",
+    "previewImagesArchivable",
+    "previewBytesArchivable",
 )
 
 
@@ -206,6 +275,8 @@ class RunReport:
     now: datetime
     regions: Sequence[str]
     details: bool = True
+    run_id: str = ""
+    """What every audit line of the run carries (`run_id`): `restore --run` finds the run's archives by it."""
     repositories: list[RepositoryReport] = field(default_factory=list)
     failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
@@ -218,7 +289,7 @@ class RunReport:
     _counts: Counter[str] = field(default_factory=Counter)
 
     def add(self, outcome: RepositoryReport) -> None:
-        self._counts.update(repository_counts(outcome))
+        self._counts.update(repository_counts(outcome, self.now))
         if self.details:
             self.repositories.append(outcome)
         if outcome.failed:

@@ -13,6 +13,7 @@ A run that can't read every in-use source is evaluated and reported, but deletes
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,11 @@ class NoRegionError(RuntimeError):
         )
 
 
+def new_run_id() -> str:
+    """A run id for a run that has none from AWS (the CLI): when it started, and a random suffix."""
+    return f"cli-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
 @dataclass(frozen=True)
 class RunRequest:
     command: str
@@ -60,6 +66,9 @@ class RunRequest:
     ECR doesn't document the order DescribeRepositories lists in."""
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
+    run_id: str = field(default_factory=new_run_id)
+    """Names the run in the report and on every audit line: the Lambda's request id, the fan-out
+    execution's name, or a generated `cli-…` id."""
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -99,9 +108,11 @@ def begin(
     region: str | None = None,
     seconds_left: float | None = None,
     details: bool = True,
+    run_id: str | None = None,
 ) -> RunRequest:
     """What this run will do, decided before any AWS call. `seconds_left` (a Lambda's remaining time) sets
-    the deadline after which no repository is started. Raises NoRegionError when no region is known."""
+    the deadline after which no repository is started; `run_id` names the run (generated when None), and
+    every audit line from here on carries it. Raises NoRegionError when no region is known."""
     regions = resolve_regions(config, region)
     if not regions:
         raise NoRegionError()
@@ -109,7 +120,11 @@ def begin(
     deadline = (
         None if seconds_left is None else time.monotonic() + seconds_left - config.execution.reserve_seconds
     )
-    return RunRequest(command, dry_run, reason, regions, now, deadline=deadline, details=details)
+    run_id = run_id or new_run_id()
+    audit.start_run(run_id)
+    return RunRequest(
+        command, dry_run, reason, regions, now, deadline=deadline, details=details, run_id=run_id
+    )
 
 
 def read_in_use(config: Config, regions: Sequence[str]) -> InUseSnapshot:
@@ -170,6 +185,7 @@ def run(
     config: Config, request: RunRequest, registry_for: RegistryFactory, in_use: InUseSnapshot | None = None
 ) -> RunReport:
     started = time.monotonic()
+    audit.start_run(request.run_id)
     in_use = in_use or InUseSnapshot()
     report = RunReport(
         command=request.command,
@@ -178,6 +194,7 @@ def run(
         now=request.now,
         regions=list(request.regions),
         details=request.details,
+        run_id=request.run_id,
         in_use_failures=list(in_use.failures),
     )
     references = references_by_repository(in_use.references)

@@ -116,6 +116,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
         now=started_at,
         forced_dry_run=event.forces_dry_run,
         forced_by="the execution input asked for a dry run",
+        run_id=step.run_id,
     )
     regions, home = request.regions, janitor.home_region(request.regions)
     if step.state_machine_arn and step.execution_arn:

@@ -155,6 +155,7 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
     regions = janitor.resolve_regions(config)
     if not regions:
         raise janitor.NoRegionError()
+    audit.start_run(step.run_id)
     store = run_store(janitor.home_region(regions), step.run_id)
     record = RunRecord.model_validate(store.get_json(store.key(RUN)))
     outcome = read_map_results(store, step.results.manifest_key)

@@ -69,6 +69,7 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
         region=region,
         seconds_left=context.get_remaining_time_in_millis() / 1000,
         details=False,
+        run_id=step.run_id,
     )
     repositories = [Repository(r.name, r.arn, region) for r in step.slice.repositories]
     store = run_store(janitor.home_region([region]), step.run_id)
