@@ -90,6 +90,13 @@ class JanitorAlarms(Construct):
                 "ECR refused or did not confirm some deletions in the last run. "
                 "See 'Latest failures' on the dashboard.",
             ),
+            "ArchiveFailures": alarm(
+                "ArchiveFailures",
+                janitor_metric(c.ARCHIVE_FAILURES, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                "ECR refused or did not confirm archiving some images in the last run; an image whose "
+                "index or subject was not archived was not asked for. See 'Latest failures' on the "
+                "dashboard.",
+            ),
             "InUseSourcesFailed": alarm(
                 "InUseSourcesFailed",
                 janitor_metric(c.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),

@@ -1,9 +1,9 @@
 """The function's IAM statements: what it reads, where it may write, and what it must never touch.
 
 - ECR reads and writes are limited to repository ARNs in the regions the config walks.
-- Deletions and lifecycle-policy writes are allowed only on repository ARNs, never on `*`.
-- An explicit Deny blocks both on any repository tagged `ecr-janitor:skip` = `true`, whatever the code
-  does (defence in depth: the function also skips such repositories itself).
+- Deletions, archiving and lifecycle-policy writes are allowed only on repository ARNs, never on `*`.
+- An explicit Deny blocks all three on any repository tagged `ecr-janitor:skip` = `true`, whatever the
+  code does (defence in depth: the function also skips such repositories itself).
 - In-use detection reads ECS, Lambda and Batch. Their List*/Describe* calls are account-wide by nature
   (ListClusters, ListFunctions, DescribeJobDefinitions have no resource-level permissions).
 """
@@ -25,8 +25,9 @@ ECR_READ_ACTIONS = (
     "ecr:BatchGetImage",
     "ecr:GetLifecyclePolicy",
 )
-ECR_WRITE_ACTIONS = ("ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy")
-"""The only actions that change a registry. Never on `*`; denied on opted-out repositories."""
+ECR_WRITE_ACTIONS = ("ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy", "ecr:UpdateImageStorageClass")
+"""The only actions that change a registry (UpdateImageStorageClass archives). Never on `*`; denied on
+opted-out repositories."""
 
 IN_USE_READ_ACTIONS = (
     "ecs:ListClusters",
