@@ -51,7 +51,12 @@ def _line(event: str, run_id: str = RUN, **fields: Any) -> str:
     return json.dumps({"level": "INFO", "event": event, "run_id": run_id, **fields})
 
 
-ARCHIVE = {"region": "us-east-1", "repository": "web", "digest": digest("idx"), "tags": ["v1"]}
+ARCHIVE: dict[str, Any] = {
+    "region": "us-east-1",
+    "repository": "web",
+    "digest": digest("idx"),
+    "tags": ["v1"],
+}
 
 
 def test_audit_lines_give_the_runs_archives_once_and_skip_everything_else() -> None:
