@@ -20,7 +20,7 @@ from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.cli import main
 from ecr_janitor.core.lifecycle import LifecyclePolicy
 from ecr_janitor.core.retain import evaluate
-from tests.factories import rule
+from tests.factories import rule, transition
 
 NOW = datetime.now(UTC)
 POLICY: dict[str, Any] = {
@@ -208,6 +208,29 @@ def test_archival_policies_ecr_accepts_are_propagated(
     code, _ = run(capsys, write_config(tmp_path, policy=policy))
     assert code == 0
     assert stored("team/new") == policy
+
+
+def test_the_preview_shows_what_ecr_will_archive_and_an_in_use_image_it_archives_is_at_risk(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = {
+        "rules": [
+            transition(rule(1, "untagged", "sinceImagePushed", 3)),
+            rule(2, "any", "imageCountMoreThan", 4),
+        ]
+    }
+    code, report = run(capsys, write_config(tmp_path, policy=policy), "plan")
+    assert code == 0
+    preview = by_name(report)["team/new"]["policy"]["preview"]
+    new = registry["team/new"]
+    # The same images as the expire preview above, but rule 1 now moves #2, #4, #6 to the archive.
+    assert {i["digest"] for i in preview["archived"]} == {new[2], new[4], new[6]}
+    assert {i["digest"] for i in preview["expired"]} == {new[5], new[7]}
+    assert preview["imagesArchivable"] == 3
+    previews = [r["policy"]["preview"] for r in report["repositories"] if r["policy"]["preview"]]
+    assert report["totals"]["previewImagesArchivable"] == sum(p["imagesArchivable"] for p in previews)
+    # ECR archives the image a Batch job uses: it can't be pulled any more, so it is at risk too.
+    assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(workloads_in_use, "in-use")}
 
 
 @pytest.mark.parametrize(
