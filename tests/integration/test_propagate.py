@@ -227,7 +227,7 @@ def test_the_preview_shows_what_ecr_will_archive_and_an_in_use_image_it_archives
     assert {i["digest"] for i in preview["archived"]} == {new[2], new[4], new[6]}
     assert {i["digest"] for i in preview["expired"]} == {new[5], new[7]}
     assert preview["imagesArchivable"] == 3
-    previews = [r["policy"]["preview"] for r in report["repositories"] if r["policy"]["preview"]]
+    previews = [r["policy"]["preview"] for r in report["repositories"] if (r["policy"] or {}).get("preview")]
     assert report["totals"]["previewImagesArchivable"] == sum(p["imagesArchivable"] for p in previews)
     # ECR archives the image a Batch job uses: it can't be pulled any more, so it is at risk too.
     assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(workloads_in_use, "in-use")}
