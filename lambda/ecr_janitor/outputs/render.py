@@ -78,7 +78,7 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
         key=lambda pair: order.index(pair[1].reason.code),
     )
     if protected:
-        lines += ["", f"Protected: kept although a rule would expire them ({len(protected)}):"]
+        lines += ["", f"Protected: kept although a rule would expire or archive them ({len(protected)}):"]
         for r, d in protected[:PROTECTED_SHOWN]:
             tags = f" ({', '.join(d.image.tags)})" if d.image.tags else ""
             lines.append(f"  {r.repository.name} {d.image.digest[:19]}…{tags}: {d.reason.detail}")
