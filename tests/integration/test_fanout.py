@@ -386,6 +386,10 @@ def test_a_worker_cleans_exactly_its_slice(
     assert driver.emf() == []  # workers publish no metrics: the summary does, once
     assert {line["repository"] for line in driver.logged("repository")} == mine
     assert len(driver.logged("deletion")) == 2
+    # Every audit line names the run: the execution's name, which `restore --run` takes.
+    assert {line["run_id"] for line in driver.logged("deletion") + driver.logged("repository")} == {
+        driver.run_id
+    }
 
 
 def test_a_worker_keeps_what_the_runs_snapshot_says_is_in_use(
