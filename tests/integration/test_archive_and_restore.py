@@ -15,8 +15,8 @@ import yaml
 from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
-from ecr_janitor.cli import main
 from tests.factories import archive_rule, rule, transition
+from tests.integration.test_cli import invoke
 
 REGION = "us-east-1"
 NOW = datetime.now(UTC)
@@ -34,12 +34,6 @@ def write_config(tmp_path: Path, *documents: dict[str, Any], **extra: Any) -> Pa
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def audit(err: str, event: str) -> list[dict[str, Any]]:

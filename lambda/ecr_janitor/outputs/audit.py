@@ -52,7 +52,7 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         images_archivable=len(report.archivable),
         images_archived=len(report.archived_digests),
         bytes_archived=report.bytes_archived,
-        archive_failures=len(report.archive_failures),
+        archive_failures=len(report.archiving.failures),
         archived_images_expired=report.archived_images_expired,
         policy_status=policy.status.value if policy else None,
         policy_written=policy.written if policy else None,

@@ -63,7 +63,7 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
         lines += [f"  {f.region}: {f.code}: {f.message}" for f in report.region_failures]
         for r in failures:
             lines.append(f"  {r.repository.region} {r.repository.name}: {r.message}")
-            refused = [*r.delete_failures, *r.archive_failures]
+            refused = [*r.delete_failures, *r.archiving.failures]
             lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in refused[:5]]
             if len(refused) > 5:
                 lines.append(f"    … and {len(refused) - 5} more (see --json)")
@@ -326,7 +326,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
 
 def _repository_json(report: RepositoryReport) -> dict[str, Any]:
     failures = {f.digest: f for f in report.delete_failures}
-    archive_failures = {f.digest: f for f in report.archive_failures}
+    archive_failures = {f.digest: f for f in report.archiving.failures}
     deleted, archived = report.deleted_digests, report.archived_digests
     decisions = report.plan.decisions if report.plan else ()
     return {
@@ -369,7 +369,7 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
             if d.verdict is Verdict.ARCHIVE
         ],
         "archiveFailures": [
-            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.archive_failures
+            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.archiving.failures
         ],
     }
 

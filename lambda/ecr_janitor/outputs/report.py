@@ -20,6 +20,7 @@ from ecr_janitor.core.model import (
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, RepositoryPlan
 
+NOTHING_ARCHIVED = ArchiveResult((), ())
 RESTORES_WINDOW = timedelta(hours=24)
 """A run counts as restored the images ECR restored from the archive in the 24 hours before it (their
 `lastActivatedAt`): restores are done by hand, between nightly runs."""
@@ -70,7 +71,8 @@ class RepositoryReport:
     plan: RepositoryPlan | None = None
     deletion: DeleteResult | None = None
     policy: PolicyOutcome | None = None
-    archiving: ArchiveResult | None = None
+    archiving: ArchiveResult = NOTHING_ARCHIVED
+    """What ECR confirmed archived and refused to archive."""
 
     @property
     def images_scanned(self) -> int:
@@ -93,8 +95,7 @@ class RepositoryReport:
 
     @property
     def bytes_reclaimed(self) -> int:
-        deleted = self.deleted_digests
-        return sum(d.image.size_bytes for d in self.expirable if d.image.digest in deleted)
+        return _size_of(self.expirable, self.deleted_digests)
 
     @property
     def delete_failures(self) -> tuple[DeleteFailure, ...]:
@@ -112,16 +113,11 @@ class RepositoryReport:
 
     @property
     def archived_digests(self) -> frozenset[str]:
-        return frozenset(self.archiving.archived) if self.archiving else frozenset()
+        return frozenset(self.archiving.archived)
 
     @property
     def bytes_archived(self) -> int:
-        archived = self.archived_digests
-        return sum(d.image.size_bytes for d in self.archivable if d.image.digest in archived)
-
-    @property
-    def archive_failures(self) -> tuple[DeleteFailure, ...]:
-        return self.archiving.failures if self.archiving else ()
+        return _size_of(self.archivable, self.archived_digests)
 
     @property
     def archived_images_expirable(self) -> int:
@@ -144,6 +140,11 @@ class RepositoryReport:
         return self.status in (Status.FAILED, Status.PARTIAL, Status.BLOCKED)
 
 
+def _size_of(decisions: Iterable[Decision], digests: frozenset[str]) -> int:
+    """Upper bound of the storage of the decided images among `digests` (shared layers count per image)."""
+    return sum(d.image.size_bytes for d in decisions if d.image.digest in digests)
+
+
 def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
     """One repository's share of the run totals (`now`: when the run evaluated it)."""
     policy = r.policy
@@ -164,7 +165,7 @@ def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
         bytesArchivable=r.plan.bytes_archived if r.plan else 0,
         imagesArchived=len(r.archived_digests),
         bytesArchived=r.bytes_archived,
-        archiveFailures=len(r.archive_failures),
+        archiveFailures=len(r.archiving.failures),
         archivedImagesExpirable=r.archived_images_expirable,
         archivedImagesExpired=r.archived_images_expired,
         imagesRestored=r.restored_since(now - RESTORES_WINDOW),

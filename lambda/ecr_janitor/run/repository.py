@@ -17,7 +17,7 @@ from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.references import ImageReference, pinned_images
 from ecr_janitor.core.retain import Decision, Protections, RepositoryPlan, Verdict, evaluate
 from ecr_janitor.outputs import audit
-from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, Status
+from ecr_janitor.outputs.report import NOTHING_ARCHIVED, PolicyOutcome, RepositoryReport, Status
 
 NOT_ATTEMPTED = "NotAttempted"
 
@@ -67,7 +67,7 @@ class RepositoryRun:
         plan: RepositoryPlan | None = None,
         deletion: DeleteResult | None = None,
         policy: PolicyOutcome | None = None,
-        archiving: ArchiveResult | None = None,
+        archiving: ArchiveResult = NOTHING_ARCHIVED,
     ) -> RepositoryReport:
         return RepositoryReport(
             self.repository,
@@ -206,16 +206,15 @@ def apply_in_layers(
             on_deleted(DeleteResult((), tuple(held[Verdict.EXPIRE])))
         if held[Verdict.ARCHIVE]:
             on_archived(ArchiveResult((), tuple(held[Verdict.ARCHIVE])))
-        nothing_deleted, nothing_archived = DeleteResult((), ()), ArchiveResult((), ())
         deletion = (
             registry.delete_images(repository, ready[Verdict.EXPIRE], on_deleted)
             if ready[Verdict.EXPIRE]
-            else nothing_deleted
+            else DeleteResult((), ())
         )
         archiving = (
             registry.archive_images(repository, ready[Verdict.ARCHIVE], on_archived)
             if ready[Verdict.ARCHIVE]
-            else nothing_archived
+            else NOTHING_ARCHIVED
         )
         done |= {*deletion.deleted, *archiving.archived}
         deleted += deletion.deleted
