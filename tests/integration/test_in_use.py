@@ -112,7 +112,7 @@ def test_lambda_image_functions_protect_by_tag_and_by_digest(
 
     code, report = run(capsys, write_config(tmp_path))
 
-    assert code == 0
+    assert code == 0, report["inUseSourceFailures"]
     assert seeder.images_left("svc/fn") == {by_tag, by_digest}
     reasons = kept_reasons(report, "svc/fn")
     assert reasons[by_tag] == ("in-use", "in use by Lambda fn-tag:$LATEST")

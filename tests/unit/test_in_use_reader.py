@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ecr_janitor.adapters.workloads import Found, InspectorNotEnabled, InUseReader, SourceUnreadable
@@ -409,8 +410,7 @@ def test_inspector_status_unreadable_is_a_failure(clients: dict[str, tuple[Any, 
             ],
         },
     )
-    with pytest.raises(Exception) as denied:
+    with pytest.raises(ClientError, match="AccessDenied"):
         reader(clients)._inspector("us-east-1", NOW, InUseSnapshot())
-    assert "AccessDenied" in str(denied.value)
     with pytest.raises(SourceUnreadable, match="not allowed"):
         reader(clients)._inspector("us-east-1", NOW, InUseSnapshot())
