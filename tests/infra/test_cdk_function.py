@@ -198,3 +198,19 @@ def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: 
     objects = statements["ReadImageListObjects"]
     assert _actions(objects) == {"s3:GetObject"}
     assert [arn(r) for r in _resources(objects)] == ["arn:${AWS::Partition}:s3:::lists/eks.txt"]
+
+
+def test_the_second_wave_in_use_sources_are_read_only(default: Synthesized) -> None:
+    allowed = set().union(*(_actions(s) for s in _statements(default) if s["Effect"] == "Allow"))
+    second_wave = {
+        "ecs:DescribeServiceRevisions",
+        "batch:DescribeJobQueues",
+        "batch:ListJobs",
+        "batch:DescribeJobs",
+        "inspector2:BatchGetAccountStatus",
+        "inspector2:ListCoverage",
+    }
+    assert second_wave <= allowed
+    verbs = {action.split(":", 1)[1] for action in second_wave}
+    assert all(verb.startswith(("Describe", "List", "BatchGet")) for verb in verbs)
+    assert not {a for a in allowed if a.startswith("inspector2:")} - second_wave

@@ -327,3 +327,28 @@ def test_inspector_unreadable_withholds_deletions_in_every_region(
         "Inspector",
         "AccessDeniedException",
     )
+
+
+def test_plan_lists_who_uses_each_protected_image(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("svc/web")
+    by_revision, by_inspector, unused = (seeder.image("svc/web", pushed_at=OLD) for _ in range(3))
+    cluster = workloads.cluster("prod")
+    workloads.service(cluster, "web", workloads.task_definition("web", image_uri("svc/web", tag="gone")))
+    arn = workloads.service_revision(cluster, "web", (image_uri("svc/web", tag="gone"), by_revision))
+    workloads.inspector("ENABLED")
+    seen = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    workloads.inspector_coverage("svc/web", by_inspector, in_use=4, last_in_use=seen)
+    workloads.inspector_coverage("svc/web", unused)
+
+    assert main(["plan", "--config", str(write_config(tmp_path))]) == 0
+    out, _ = capsys.readouterr()
+
+    protected = out.split("Protected: kept although a rule would expire them (2):", 1)[1]
+    assert (
+        f"{by_revision[:19]}…: in use by ECS service prod/web revision {arn.rsplit('/', 1)[-1]}" in protected
+    )
+    assert f"{by_inspector[:19]}…: in use by Inspector: 4 in use, last 2026-11-30" in protected
+    assert unused[:19] not in protected
+    assert "Inspector in us-east-1: used, 2 images covered, 1 in use or recently in use" in out
