@@ -32,6 +32,18 @@ ECR_READ_ACTIONS = (
 ECR_WRITE_ACTIONS = ("ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy")
 """The only actions that change a registry. Never on `*`; denied on opted-out repositories."""
 
+IN_USE_SECOND_WAVE = (
+    # ECS service revisions: the digests a service's deployments resolved its tags to
+    "ecs:DescribeServiceRevisions",
+    # Batch jobs not yet finished, which keep the image of the revision they were submitted with
+    "batch:DescribeJobQueues",
+    "batch:ListJobs",
+    "batch:DescribeJobs",
+    # Amazon Inspector: is its ECR scanning on, and which images ECS tasks and EKS pods run
+    "inspector2:BatchGetAccountStatus",
+    "inspector2:ListCoverage",
+)
+"""Reads added for service revisions, unfinished Batch jobs and Inspector (all read-only)."""
 IN_USE_READ_ACTIONS = (
     "ecs:ListClusters",
     "ecs:ListTasks",
@@ -46,15 +58,7 @@ IN_USE_READ_ACTIONS = (
     "lambda:ListAliases",
     "lambda:GetFunction",
     "batch:DescribeJobDefinitions",
-    # ECS service revisions: the digests a service's deployments resolved its tags to
-    "ecs:DescribeServiceRevisions",
-    # Batch jobs not yet finished, which keep the image of the revision they were submitted with
-    "batch:DescribeJobQueues",
-    "batch:ListJobs",
-    "batch:DescribeJobs",
-    # Amazon Inspector: is its ECR scanning on, and which images ECS tasks and EKS pods run
-    "inspector2:BatchGetAccountStatus",
-    "inspector2:ListCoverage",
+    *IN_USE_SECOND_WAVE,
 )
 
 

@@ -191,11 +191,12 @@ def test_in_use_protection_can_be_turned_off(
     seeder.repository("svc/api")
     seeder.image("svc/api", pushed_at=OLD, tags=["v1"])
     workloads.batch_job_definition("nightly", image_uri("svc/api", tag="v1"))
-    calls_before = {s: local_ecr.strict.count(service=s) for s in ("ecs", "lambda", "batch")}
+    sources = ("ecs", "lambda", "batch", "inspector2")
+    calls_before = {s: local_ecr.strict.count(service=s) for s in sources}
     code, _ = run(capsys, write_config(tmp_path, protect={"inUse": False}))
     assert code == 0
     assert seeder.images_left("svc/api") == set()
-    assert {s: local_ecr.strict.count(service=s) for s in ("ecs", "lambda", "batch")} == calls_before
+    assert {s: local_ecr.strict.count(service=s) for s in sources} == calls_before
 
 
 def test_indexes_sharing_a_child(
