@@ -81,21 +81,18 @@ def parse_image_uri(uri: str, holder: str) -> ImageReference | UnreadableReferen
     UnreadableReference when it looks like ECR but doesn't parse (fail closed, never ignored)."""
     text = uri.strip()
     match = _REFERENCE.match(text)
-    host = match.group("host") if match else None
-    if match is None or (host is not None and _is_registry(host) and _ECR_HOST.match(host.lower()) is None):
+    if match is None:
         return UnreadableReference(text, holder) if _looks_like_ecr(text) else None
-    account = region = None
-    if host is not None and _is_registry(host):
-        ecr = _ECR_HOST.match(host.lower())
-        assert ecr is not None  # checked above
-        account, region = ecr.group("account"), ecr.group("region")
-    elif host is not None:
+    host, name, tag, digest = match.group("host", "name", "tag", "digest")
+    if host is None:
+        return ImageReference(name, tag, digest, None, None, holder)
+    if not _is_registry(host):
         # `team/app` without a registry host: the first path part belongs to the repository name.
-        name = f"{host}/{match.group('name')}"
-        return ImageReference(name, match.group("tag"), match.group("digest"), None, None, holder)
-    return ImageReference(
-        match.group("name"), match.group("tag"), match.group("digest"), account, region, holder
-    )
+        return ImageReference(f"{host}/{name}", tag, digest, None, None, holder)
+    ecr = _ECR_HOST.match(host.lower())
+    if ecr is None:
+        return UnreadableReference(text, holder) if _looks_like_ecr(text) else None
+    return ImageReference(name, tag, digest, ecr.group("account"), ecr.group("region"), holder)
 
 
 def _is_registry(host: str) -> bool:
