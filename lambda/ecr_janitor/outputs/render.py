@@ -87,6 +87,8 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
     costs = archive_costs(report.totals(), dry_run=report.dry_run)
     if costs is not None:
         lines += ["", *archive_cost_lines(costs, dry_run=report.dry_run)]
+    if report.inspector:
+        lines += ["", *(use.describe() for use in report.inspector)]
     if config is not None:
         lines += ["", *_legend(report, config)]
     lines += ["", *_totals(report)]
@@ -320,6 +322,16 @@ def report_json(report: RunReport) -> dict[str, Any]:
         ],
         "resume": dict(report.resume),
         "archiveCosts": archive_costs(report.totals(), dry_run=report.dry_run),
+        "inspector": [
+            {
+                "region": use.region,
+                "used": use.used,
+                "status": use.status,
+                "imagesCovered": use.covered,
+                "imagesInUse": use.pinned,
+            }
+            for use in report.inspector
+        ],
         "repositories": [_repository_json(r) for r in report.repositories],
     }
 

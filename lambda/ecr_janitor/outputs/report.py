@@ -13,6 +13,7 @@ from ecr_janitor.core.model import (
     ArchiveResult,
     DeleteFailure,
     DeleteResult,
+    InspectorUse,
     RegionFailure,
     Repository,
     SourceFailure,
@@ -282,6 +283,8 @@ class RunReport:
     failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
     in_use_failures: list[SourceFailure] = field(default_factory=list)
+    inspector: list[InspectorUse] = field(default_factory=list)
+    """Per region, whether Amazon Inspector's in-use signal counted, and why not."""
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)
