@@ -1,4 +1,4 @@
-"""The image references workloads hold: ECS, Lambda, Batch, and lists of extra image URIs.
+"""The image references workloads hold: ECS, Lambda, Batch, EKS, and lists of extra image URIs.
 
 Read once per run, before any deletion, from every configured region. A source that can't be read
 is reported as a failure; the janitor then deletes nothing in any region, because a partial view of
@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from ecr_janitor.adapters.clients import error_code, error_message
+from ecr_janitor.adapters.eks import EksReader
 from ecr_janitor.config import Protect
 from ecr_janitor.core.model import ALL_REGIONS, SourceFailure
 from ecr_janitor.core.references import ImageReference, InUseSnapshot, parse_image_list, parse_image_uri
@@ -50,7 +51,18 @@ class InUseReader:
                 snapshot.failures.append(
                     SourceFailure(region, source, error_code(error), error_message(error))
                 )
+        if self._settings.reads_eks:
+            self._eks(regions, snapshot)
         return snapshot
+
+    # -- EKS (adapters/eks.py): one source per cluster; an unreadable cluster in ignoreClusters warns ---
+
+    def _eks(self, regions: Sequence[str], snapshot: InUseSnapshot) -> None:
+        findings = EksReader(self._client_for, self._settings.eks).read(regions)
+        for holder, images in findings.workloads:
+            snapshot.references.extend(_parsed(images, holder))
+        snapshot.failures.extend(findings.failures)
+        snapshot.ignored.extend(findings.ignored)
 
     # -- ECS ------------------------------------------------------------------------------------------
 

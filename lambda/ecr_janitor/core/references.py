@@ -100,6 +100,9 @@ class InUseSnapshot:
 
     references: list[ImageReference] = field(default_factory=list)
     failures: list[SourceFailure] = field(default_factory=list)
+    ignored: list[SourceFailure] = field(default_factory=list)
+    """Sources that could not be read but that the config says not to wait for (protect.eks.
+    ignoreClusters): reported as warnings; they withhold nothing."""
 
     @property
     def withholds_deletions(self) -> str:

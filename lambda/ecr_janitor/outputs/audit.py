@@ -91,6 +91,15 @@ def source_failed(failure: SourceFailure) -> None:
     _failure(logger.error, "in-use source not read; deletions withheld", "in_use_source_failure", failure)
 
 
+def source_ignored(failure: SourceFailure) -> None:
+    _failure(
+        logger.warning,
+        "in-use source not read; ignored as configured, deletions go on",
+        "in_use_source_ignored",
+        failure,
+    )
+
+
 def _failure(
     level: Callable[..., None],
     message: str,

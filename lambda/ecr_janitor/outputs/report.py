@@ -210,6 +210,8 @@ class RunReport:
     failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
     in_use_failures: list[SourceFailure] = field(default_factory=list)
+    in_use_ignored: list[SourceFailure] = field(default_factory=list)
+    """Unreadable sources the config says not to wait for (EKS ignoreClusters): warnings, not failures."""
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)

@@ -117,6 +117,8 @@ def read_in_use(config: Config, regions: Sequence[str]) -> InUseSnapshot:
     snapshot = InUseReader(clients.client, config.protect).read(regions, home_region(regions))
     for failure in snapshot.failures:
         audit.source_failed(failure)
+    for failure in snapshot.ignored:
+        audit.source_ignored(failure)
     return snapshot
 
 
@@ -179,6 +181,7 @@ def run(
         regions=list(request.regions),
         details=request.details,
         in_use_failures=list(in_use.failures),
+        in_use_ignored=list(in_use.ignored),
     )
     references = references_by_repository(in_use.references)
     for region in request.regions:

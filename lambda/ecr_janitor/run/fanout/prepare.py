@@ -151,6 +151,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "carriedOver": listing.carried_over,
             "regionFailures": region_failures,
             "inUseSourceFailures": [asdict(f) for f in in_use.failures],
+            "inUseSourceWarnings": [asdict(f) for f in in_use.ignored],
         },
     )
     logger.info(
