@@ -80,6 +80,7 @@ def test_outputs_tell_where_things_are(default: Synthesized) -> None:
         "FailureQueueUrl",
         "FunctionName",
         "LogGroupName",
+        "RoleArn",  # the principal an EKS access entry names
     ]
 
 
