@@ -433,7 +433,10 @@ def _handler(fake: KubeApiFake) -> type[BaseHTTPRequestHandler]:
 
 
 def _certificates() -> tuple[str, str, str]:
-    """(CA PEM, server certificate PEM for 127.0.0.1 and localhost, server key PEM)."""
+    """(CA PEM, server certificate PEM for 127.0.0.1 and localhost, server key PEM), shaped like EKS's:
+    a self-signed `CN=kubernetes` root whose only extension is Basic Constraints, and a server
+    certificate without an Authority Key Identifier. Valid X.509 that X.509 strict mode (Python 3.13+'s
+    default) refuses, so a client that only works in strict mode fails here as it would on EKS."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
@@ -446,21 +449,6 @@ def _certificates() -> tuple[str, str, str]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -480,9 +468,6 @@ def _certificates() -> tuple[str, str, str]:
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM

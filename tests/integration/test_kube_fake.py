@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -186,3 +187,12 @@ def test_every_request_is_recorded(fake: KubeApiFake) -> None:
         ("/api/v1/pods", {"limit": "5"}, 200),
         ("/api/v1/pods", {}, 401),
     ]
+
+
+def test_its_certificates_are_shaped_like_eks_ones_which_x509_strict_mode_refuses(fake: KubeApiFake) -> None:
+    # Python 3.13+ and urllib3 2 verify in strict mode by default; EKS's certificates fail it.
+    strict = ssl.create_default_context(cadata=fake.ca_pem)
+    strict.verify_flags |= ssl.VERIFY_X509_STRICT
+    pool = urllib3.PoolManager(ssl_context=strict, retries=False)
+    with pytest.raises(urllib3.exceptions.SSLError, match="Authority Key Identifier"):
+        pool.request("GET", fake.endpoint + "/api/v1/pods", headers={"Authorization": f"Bearer {token()}"})

@@ -8,6 +8,7 @@ to turn verification off. Each request carries a fresh bearer token, so a long l
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -64,7 +65,7 @@ class KubeApi:
         self._pool = urllib3.PoolManager(
             num_pools=1,
             cert_reqs="CERT_REQUIRED",
-            ca_cert_data=ca_pem,
+            ssl_context=cluster_tls(ca_pem),
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
             retries=RETRIES,
         )
@@ -124,6 +125,19 @@ class KubeApi:
         if not isinstance(body, dict):
             raise KubeError("InvalidResponse", f"GET {path}: the answer is not a JSON object")
         return body
+
+
+def cluster_tls(ca_pem: str) -> ssl.SSLContext:
+    """Trust exactly the cluster's CA; check the chain, expiry and host name.
+
+    Without X.509 strict mode, which Python 3.13+ (the Lambda runs 3.14) and urllib3 2 turn on by default:
+    EKS issues its cluster CA without key identifiers (RFC 5280 allows that for a self-signed root) and
+    the API server's certificate without an Authority Key Identifier, which strict mode refuses
+    ("Missing Authority Key Identifier"; kubernetes-client/python#2394)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca_pem)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
 
 
 def _transport_error(path: str, error: BaseException) -> KubeError:
