@@ -4,8 +4,12 @@
 - Deletions and lifecycle-policy writes are allowed only on repository ARNs, never on `*`.
 - An explicit Deny blocks both on any repository tagged `ecr-janitor:skip` = `true`, whatever the code
   does (defence in depth: the function also skips such repositories itself).
-- In-use detection reads ECS, Lambda and Batch. Their List*/Describe* calls are account-wide by nature
-  (ListClusters, ListFunctions, DescribeJobDefinitions have no resource-level permissions).
+- In-use detection reads ECS, Lambda, Batch and Amazon Inspector, read-only. Their List*/Describe* calls
+  are account-wide by nature (ListClusters, ListFunctions, DescribeJobDefinitions, ListCoverage have no
+  resource-level permissions). The second wave's reads (service revisions, queued Batch jobs,
+  Inspector) are on `*` too: whether IAM scopes ecs:DescribeServiceRevisions to a service-revision ARN
+  or batch:ListJobs to a job queue was not checked against the Service Authorization Reference, and a
+  wrong scope would withhold every deletion (fail closed) rather than widen anything.
 - EKS (protect.eks): eks:ListClusters (account-wide by nature) only when clusters are discovered, and
   eks:DescribeCluster on the clusters of the configured regions (the named ones when the config names
   them). What the role may read inside a cluster is granted by the cluster (an access entry), not here.
@@ -32,6 +36,18 @@ ECR_READ_ACTIONS = (
 ECR_WRITE_ACTIONS = ("ecr:BatchDeleteImage", "ecr:PutLifecyclePolicy")
 """The only actions that change a registry. Never on `*`; denied on opted-out repositories."""
 
+IN_USE_SECOND_WAVE = (
+    # ECS service revisions: the digests a service's deployments resolved its tags to
+    "ecs:DescribeServiceRevisions",
+    # Batch jobs not yet finished, which keep the image of the revision they were submitted with
+    "batch:DescribeJobQueues",
+    "batch:ListJobs",
+    "batch:DescribeJobs",
+    # Amazon Inspector: is its ECR scanning on, and which images ECS tasks and EKS pods run
+    "inspector2:BatchGetAccountStatus",
+    "inspector2:ListCoverage",
+)
+"""Reads added for service revisions, unfinished Batch jobs and Inspector (all read-only)."""
 IN_USE_READ_ACTIONS = (
     "ecs:ListClusters",
     "ecs:ListTasks",
@@ -46,6 +62,7 @@ IN_USE_READ_ACTIONS = (
     "lambda:ListAliases",
     "lambda:GetFunction",
     "batch:DescribeJobDefinitions",
+    *IN_USE_SECOND_WAVE,
 )
 
 

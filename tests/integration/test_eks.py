@@ -385,3 +385,24 @@ def test_a_second_expired_continue_token_withholds_deletions(
     assert code == 1
     assert seeder.images_left("svc/app") == images
     assert report["inUseSourceFailures"][0]["code"] == "Expired"
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_an_ecr_looking_uri_that_does_not_parse_fails_its_cluster(
+    tmp_path: Path, seeder: Seeder, cluster: Cluster, capsys: pytest.CaptureFixture[str], ignored: bool
+) -> None:
+    images = set(two_old_images(seeder))
+    bad = "123456789012.dkr.ecr.us-east-1.amazonaws.com/svc/app:has space"
+    cluster("prod").add("Deployment", workload("Deployment", "a", "api", [bad]))
+    eks = {"clusters": "auto", "ignoreClusters": ["prod"] if ignored else []}
+
+    code, report = run(capsys, config(tmp_path, eks=eks))
+
+    problems = report["inUseSourceWarnings"] if ignored else report["inUseSourceFailures"]
+    (problem,) = problems
+    assert (problem["source"], problem["code"]) == ("EKS cluster prod", "UnreadableImageUri")
+    assert "EKS prod/a Deployment api holds" in problem["message"]
+    if ignored:
+        assert (code, seeder.images_left("svc/app")) == (0, set())
+    else:
+        assert_withheld(report, seeder, images, code)

@@ -78,9 +78,24 @@ class Cluster:
 
 
 @dataclass
-class EksFindings:
+class ClusterWorkloads:
+    """What one cluster's workloads name, as far as it could be read."""
+
+    region: str
+    name: str
+    ignored: bool
+    """In ignoreClusters: what is wrong with it warns, and withholds nothing."""
     workloads: list[tuple[str, list[str]]] = field(default_factory=list)
     """(who, the image URIs it names): `EKS prod/payments Deployment api`."""
+
+    @property
+    def source(self) -> str:
+        return f"EKS cluster {self.name}"
+
+
+@dataclass
+class EksFindings:
+    clusters: list[ClusterWorkloads] = field(default_factory=list)
     failures: list[SourceFailure] = field(default_factory=list)
     ignored: list[SourceFailure] = field(default_factory=list)
     """Clusters in ignoreClusters that could not be read: reported, deletions go on."""
@@ -120,7 +135,9 @@ class EksReader:
                         continue
                     found.add(name)
                     if cluster.status not in NOTHING_RUNS:
-                        findings.workloads += self._workloads(cluster)
+                        read = ClusterWorkloads(region, name, name in self._settings.ignore_clusters)
+                        findings.clusters.append(read)
+                        read.workloads += self._workloads(cluster)
                 except Exception as error:
                     code, message = _explained(error)
                     self._failed(findings, name, SourceFailure(region, f"EKS cluster {name}", code, message))
