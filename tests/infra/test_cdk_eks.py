@@ -4,7 +4,6 @@ function placed in a VPC for clusters with a private endpoint."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ import pytest
 from ecr_janitor.config import parse_config
 from infra.permissions import VPC_ACCESS_ACTIONS
 from infra.settings import VpcSettings
-from tests.infra.cdk_support import MINIMAL_CONFIG, Synth, Synthesized, arn, policy_statements
+from tests.infra.cdk_support import MINIMAL_CONFIG, Synth, Synthesized, arn, cfn_lint, policy_statements
 from tests.infra.test_cdk_app import _run_app
-from tests.infra.test_cdk_stack import CFN_LINT, CFN_LINT_CONFIG
 
 VPC = VpcSettings(subnets=("subnet-0a1b2c3d", "subnet-0123456789abcdef0"), security_groups=("sg-0a1b2c3d",))
 
@@ -120,12 +118,7 @@ def test_synth_from_the_context_with_access_entries_and_a_vpc_passes_cdk_nag_and
     types = [r["Type"] for r in json.loads(template.read_text())["Resources"].values()]
     assert types.count("AWS::EKS::AccessEntry") == 2
     assert json.loads((outdir / "validation-report.json").read_text())["pluginReports"] == []
-    lint = subprocess.run(
-        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    lint = cfn_lint(template)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 

@@ -15,16 +15,9 @@ import urllib3
 
 from devtools.kube_api import KubeApiFake, item, pod, workload
 from ecr_janitor.adapters.eks import cluster_token, presigner
+from tests.factories import KUBERNETES_LIST_PATHS
 
-KINDS = {
-    "Pod": "/api/v1/pods",
-    "Deployment": "/apis/apps/v1/deployments",
-    "ReplicaSet": "/apis/apps/v1/replicasets",
-    "StatefulSet": "/apis/apps/v1/statefulsets",
-    "DaemonSet": "/apis/apps/v1/daemonsets",
-    "Job": "/apis/batch/v1/jobs",
-    "CronJob": "/apis/batch/v1/cronjobs",
-}
+KINDS = KUBERNETES_LIST_PATHS
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from devtools.kube_api import pod, workload
 from ecr_janitor.core.kubernetes import WORKLOAD_KINDS, WorkloadKind, holder, images_of, pulled_image
+from tests.factories import KUBERNETES_LIST_PATHS
 
 KINDS = {kind.kind: kind for kind in WORKLOAD_KINDS}
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -15,15 +16,7 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def test_every_workload_kind_is_listed_cluster_wide_at_its_documented_path() -> None:
-    assert {kind.kind: kind.path for kind in WORKLOAD_KINDS} == {
-        "Pod": "/api/v1/pods",
-        "Deployment": "/apis/apps/v1/deployments",
-        "ReplicaSet": "/apis/apps/v1/replicasets",
-        "StatefulSet": "/apis/apps/v1/statefulsets",
-        "DaemonSet": "/apis/apps/v1/daemonsets",
-        "Job": "/apis/batch/v1/jobs",
-        "CronJob": "/apis/batch/v1/cronjobs",
-    }
+    assert {kind.kind: kind.path for kind in WORKLOAD_KINDS} == KUBERNETES_LIST_PATHS
 
 
 def test_a_pod_names_its_containers_init_and_ephemeral_containers_and_what_it_pulled() -> None:
