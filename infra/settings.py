@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecr_janitor.config import EKS_CLUSTER_NAME
 from ecr_janitor.constants import FANOUT_DEFAULT_CONCURRENCY, FANOUT_DEFAULT_SLICE_SIZE
 
 CONTEXT_CONFIG = "config"
@@ -55,7 +56,6 @@ MAX_FAN_OUT_SLICE_SIZE = 1000
 each slice at 96 KB of JSON, which binds first with long repository names."""
 
 
-_EKS_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 _SUBNET = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 _SECURITY_GROUP = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 MAX_VPC_SUBNETS = 16
@@ -117,7 +117,7 @@ def settings_from_context(get: Callable[[str], object]) -> Settings:
         schedule=schedule,
         alarm_email=email,
         fan_out=_fan_out(get),
-        eks_clusters=_names(get, CONTEXT_EKS_CLUSTERS, _EKS_CLUSTER, "an EKS cluster name", maximum=None),
+        eks_clusters=_names(get, CONTEXT_EKS_CLUSTERS, EKS_CLUSTER_NAME, "an EKS cluster name", maximum=None),
         vpc=_vpc(get),
     )
 

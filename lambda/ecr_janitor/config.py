@@ -41,7 +41,7 @@ class ConfigError(Exception):
 
 
 EKS_AUTO, EKS_OFF = "auto", "off"
-_EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 """EKS's own rule for a cluster name (CreateCluster): 1-100 characters, alphanumerics, `-` and `_`."""
 
 
@@ -85,7 +85,7 @@ class Eks(CamelModel):
             if value not in (EKS_AUTO, EKS_OFF):
                 raise ValueError(f"{value!r}: use auto, off or a list of cluster names")
             return value
-        bad = [name for name in value if not _EKS_CLUSTER_NAME.fullmatch(name)]
+        bad = [name for name in value if not EKS_CLUSTER_NAME.fullmatch(name)]
         if bad:
             raise ValueError(
                 f"not an EKS cluster name: {', '.join(map(repr, bad))} (1-100 letters, digits, - and _)"

@@ -406,3 +406,18 @@ def test_an_ecr_looking_uri_that_does_not_parse_fails_its_cluster(
         assert (code, seeder.images_left("svc/app")) == (0, set())
     else:
         assert_withheld(report, seeder, images, code)
+
+
+def test_a_cluster_deleted_between_listing_and_describing_runs_nothing(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, cluster: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_old_images(seeder)
+    cluster("gone")
+    local_ecr.strict.faults.append(
+        Fault(
+            "GET /clusters/gone", "ResourceNotFoundException", "No cluster found", status=404, service="eks"
+        )
+    )
+    code, report = run(capsys, config(tmp_path))
+    assert (code, report["inUseSourceFailures"]) == (0, [])
+    assert seeder.images_left("svc/app") == set()

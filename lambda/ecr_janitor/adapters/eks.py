@@ -159,11 +159,12 @@ class EksReader:
         return [name for page in eks.get_paginator("list_clusters").paginate() for name in page["clusters"]]
 
     def _describe(self, eks: Any, region: str, name: str) -> Cluster | None:
-        """The cluster, or None when a cluster listed by name is not in this region."""
+        """The cluster, or None when there is no such cluster in this region: a name the config lists
+        may be in another region, and a listed cluster may have been deleted since (it runs nothing)."""
         try:
             cluster = eks.describe_cluster(name=name)["cluster"]
         except clients.AWS_ERRORS as error:
-            if self._settings.names and error_code(error) == CLUSTER_NOT_FOUND:
+            if error_code(error) == CLUSTER_NOT_FOUND:
                 return None
             raise
         status = str(cluster.get("status", ""))
