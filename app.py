@@ -24,7 +24,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from ecr_janitor.config import ConfigError, load_config  # noqa: E402
 from infra.package import stage_function_code  # noqa: E402
-from infra.settings import SettingsError, settings_from_context  # noqa: E402
+from infra.settings import SettingsError, check_against_config, settings_from_context  # noqa: E402
 from infra.stack import EcrJanitorStack  # noqa: E402
 
 EXIT_INVALID = 2
@@ -36,6 +36,7 @@ def main() -> int:
     try:
         settings = settings_from_context(app.node.try_get_context)
         config = load_config(settings.config_path)
+        check_against_config(settings, reads_eks=config.protect.reads_eks)
     except (ConfigError, SettingsError) as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
@@ -48,6 +49,8 @@ def main() -> int:
             schedule=settings.schedule,
             alarm_email=settings.alarm_email,
             fan_out=settings.fan_out,
+            eks_clusters=settings.eks_clusters,
+            vpc=settings.vpc,
         )
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         try:

@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from ecr_janitor.config import Eks
 from ecr_janitor.constants import (
     CONFIG_FILE_NAME,
     ENV_CONFIG_PATH,
@@ -27,7 +28,8 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import janitor_statements
+from infra.permissions import janitor_statements, vpc_access_statement
+from infra.settings import VpcSettings
 
 HANDLER = "ecr_janitor.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -86,6 +88,8 @@ class JanitorFunction(Construct):
         regions: Sequence[str] | None,
         image_lists: Sequence[str] = (),
         reserved_concurrency: int = 1,
+        eks: Eks | None = None,
+        vpc: VpcSettings | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
@@ -103,7 +107,7 @@ class JanitorFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
-        for statement in janitor_statements(self, regions=regions, image_lists=image_lists):
+        for statement in janitor_statements(self, regions=regions, image_lists=image_lists, eks=eks):
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
@@ -171,13 +175,25 @@ class JanitorFunction(Construct):
                 ENV_STATE_PARAMETER: self.resume_state.parameter_name,
             },
         )
+        if vpc is not None:
+            self._place_in_vpc(vpc)
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="Two groups of actions have no resource-level permissions: X-Ray's "
                 "PutTraceSegments/PutTelemetryRecords (active tracing), and the account-wide listings "
-                "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, "
-                "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *.",
+                "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, eks:ListClusters, "
+                "batch:DescribeJobDefinitions, ...), all read-only. With a VPC (-c vpcSubnets), also the "
+                "network-interface actions Lambda needs to place the function there, as AWS's own "
+                "AWSLambdaVPCAccessExecutionRole grants them. Nothing that changes a registry is on *.",
+            ),
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{arn}]",
+                    reason="protect.eks is auto: the janitor reads every EKS cluster of the configured "
+                    "regions, which it finds at run time, so DescribeCluster (read-only) can't name them.",
+                )
+                for arn in _nag_cluster_arns(regions, eks)
             ),
             *(
                 Acknowledgment(
@@ -188,6 +204,17 @@ class JanitorFunction(Construct):
                 )
                 for arn in _nag_repository_arns(regions)
             ),
+        )
+
+    def _place_in_vpc(self, vpc: VpcSettings) -> None:
+        """Subnets and security groups as given (no VPC lookup: synth stays offline), set on the
+        CloudFormation resource; the L2 construct would want the VPC itself. The ENI permissions go on
+        the role's inline policy, which the function already depends on."""
+        self.role.add_to_policy(vpc_access_statement())
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+            subnet_ids=list(vpc.subnets), security_group_ids=list(vpc.security_groups)
         )
 
 
@@ -204,5 +231,15 @@ def _nag_repository_arns(regions: Sequence[str] | None) -> list[str]:
     """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>)."""
     return [
         f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/*"
+        for region in (regions or ["<AWS::Region>"])
+    ]
+
+
+def _nag_cluster_arns(regions: Sequence[str] | None, eks: Eks | None) -> list[str]:
+    """The wildcard cluster ARNs (clusters: auto) as cdk-nag spells them in a finding id."""
+    if eks is None or not eks.discover:
+        return []
+    return [
+        f"arn:<AWS::Partition>:eks:{region}:<AWS::AccountId>:cluster/*"
         for region in (regions or ["<AWS::Region>"])
     ]

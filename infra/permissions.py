@@ -10,6 +10,9 @@
   Inspector) are on `*` too: whether IAM scopes ecs:DescribeServiceRevisions to a service-revision ARN
   or batch:ListJobs to a job queue was not checked against the Service Authorization Reference, and a
   wrong scope would withhold every deletion (fail closed) rather than widen anything.
+- EKS (protect.eks): eks:ListClusters (account-wide by nature) only when clusters are discovered, and
+  eks:DescribeCluster on the clusters of the configured regions (the named ones when the config names
+  them). What the role may read inside a cluster is granted by the cluster (an access entry), not here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ecr_janitor.config import Eks
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
 
 ECR_READ_ACTIONS = (
@@ -61,6 +65,58 @@ IN_USE_READ_ACTIONS = (
     "batch:DescribeJobDefinitions",
     *IN_USE_SECOND_WAVE,
 )
+
+
+VPC_ACCESS_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+"""What Lambda needs to place a function's network interfaces in a VPC: the actions of the managed
+AWSLambdaVPCAccessExecutionRole policy (which CDK attaches only to roles it creates), minus logs."""
+
+
+def eks_cluster_arns(scope: Construct, *, regions: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """The named clusters (or every cluster, `*`) of this account in `regions`."""
+    stack = Stack.of(scope)
+    return [
+        stack.format_arn(
+            service="eks",
+            resource="cluster",
+            resource_name=name,
+            region=region,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        for region in (regions or [Aws.REGION])
+        for name in (names or ["*"])
+    ]
+
+
+def eks_statements(
+    scope: Construct, *, regions: Sequence[str] | None, eks: Eks | None
+) -> list[iam.PolicyStatement]:
+    """Find (ListClusters, only with `clusters: auto`) and describe the clusters the config reads."""
+    if eks is None:
+        return []
+    statements = [
+        iam.PolicyStatement(
+            sid="DescribeEksClusters",
+            actions=["eks:DescribeCluster"],
+            resources=eks_cluster_arns(scope, regions=regions, names=eks.names),
+        )
+    ]
+    if eks.discover:
+        statements.append(
+            iam.PolicyStatement(sid="FindEksClusters", actions=["eks:ListClusters"], resources=["*"])
+        )
+    return statements
+
+
+def vpc_access_statement() -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid="RunInVpc", actions=list(VPC_ACCESS_ACTIONS), resources=["*"])
 
 
 def repository_arns(scope: Construct, *, regions: Sequence[str] | None) -> list[str]:
@@ -111,11 +167,16 @@ def image_list_statements(scope: Construct, *, locations: Sequence[str]) -> list
 
 
 def janitor_statements(
-    scope: Construct, *, regions: Sequence[str] | None, image_lists: Sequence[str] = ()
+    scope: Construct,
+    *,
+    regions: Sequence[str] | None,
+    image_lists: Sequence[str] = (),
+    eks: Eks | None = None,
 ) -> list[iam.PolicyStatement]:
     repositories = repository_arns(scope, regions=regions)
     return [
         *image_list_statements(scope, locations=image_lists),
+        *eks_statements(scope, regions=regions, eks=eks),
         iam.PolicyStatement(sid="ReadRepositories", actions=list(ECR_READ_ACTIONS), resources=repositories),
         iam.PolicyStatement(sid="CleanRepositories", actions=list(ECR_WRITE_ACTIONS), resources=repositories),
         iam.PolicyStatement(

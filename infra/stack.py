@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ from constructs import Construct
 from ecr_janitor.config import Config
 from infra.alarms import JanitorAlarms
 from infra.dashboard import JanitorDashboard
+from infra.eks_access import EksAccess
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
 from infra.schedule import NightlySchedule
-from infra.settings import FanOutSettings
+from infra.settings import FanOutSettings, VpcSettings
 
 STACK_NAME = "EcrJanitor"
 
@@ -25,6 +27,7 @@ class EcrJanitorStack(Stack):
     `code_dir` is the staged code asset (infra.package.stage_function_code), with the config in it;
     `config` is the same validated config, for what the infrastructure derives from it (the regions).
     `fan_out` (opt-in) adds the Step Functions fan-out and points the schedule at it.
+    `eks_clusters` get an access entry for the function's role; `vpc` places the function in subnets.
     """
 
     def __init__(
@@ -37,6 +40,8 @@ class EcrJanitorStack(Stack):
         schedule: str,
         alarm_email: str | None,
         fan_out: FanOutSettings | None = None,
+        eks_clusters: Sequence[str] = (),
+        vpc: VpcSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -53,7 +58,11 @@ class EcrJanitorStack(Stack):
             image_lists=config.protect.extra_image_lists,
             # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
+            eks=config.protect.eks if config.protect.reads_eks else None,
+            vpc=vpc,
         )
+        if eks_clusters:
+            EksAccess(self, "EksAccess", role=janitor.role, clusters=eks_clusters)
         runs = (
             None
             if fan_out is None
@@ -71,6 +80,7 @@ class EcrJanitorStack(Stack):
         CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "FailureQueueUrl", value=janitor.failure_queue.queue_url)
+        CfnOutput(self, "RoleArn", value=janitor.role.role_arn)
         CfnOutput(
             self,
             "DashboardUrl",

@@ -13,6 +13,17 @@ from ecr_janitor.core.model import Image, ImageStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
+KUBERNETES_LIST_PATHS = {
+    "Pod": "/api/v1/pods",
+    "Deployment": "/apis/apps/v1/deployments",
+    "ReplicaSet": "/apis/apps/v1/replicasets",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
+    "DaemonSet": "/apis/apps/v1/daemonsets",
+    "Job": "/apis/batch/v1/jobs",
+    "CronJob": "/apis/batch/v1/cronjobs",
+}
+"""The cluster-wide list endpoint of each kind the janitor reads, as the Kubernetes API reference names it."""
+
 
 def digest(name: str) -> str:
     return "sha256:" + hashlib.sha256(name.encode()).hexdigest()

@@ -40,6 +40,84 @@ class ConfigError(Exception):
         super().__init__(f"invalid config {source}: {len(self.problems)} problem(s)\n{listed}")
 
 
+EKS_AUTO, EKS_OFF = "auto", "off"
+EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+"""EKS's own rule for a cluster name (CreateCluster): 1-100 characters, alphanumerics, `-` and `_`."""
+
+
+class Eks(CamelModel):
+    """`protect.eks`: the EKS clusters whose workloads count as in use (adapters/eks.py reads them).
+
+    `eks: auto` (the default), `eks: off` and `eks: [name, ...]` are shorthands for `clusters`. A cluster
+    that can't be read withholds deletions unless it is in `ignoreClusters`, which only reports it.
+    """
+
+    clusters: StrictStr | list[StrictStr] = EKS_AUTO
+    """`auto`: every cluster of every configured region; `off`; or these names, in every configured region."""
+    ignore_clusters: list[StrictStr] = Field(default_factory=list)
+    """Clusters still read when they can be, whose failure to be read only warns."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (str, list, bool)):
+            return {"clusters": value}
+        return value
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _auto_off_or_names(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `off` as false, and `on` as true.
+        if value is False:
+            return EKS_OFF
+        if value is True:
+            raise ValueError("true is ambiguous here: use auto, off or a list of cluster names")
+        if not isinstance(value, (str, list)) or (
+            isinstance(value, list) and not all(isinstance(name, str) for name in value)
+        ):
+            raise ValueError("use auto, off or a list of cluster names")
+        return value
+
+    @field_validator("clusters", "ignore_clusters")
+    @classmethod
+    def _names(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            if value not in (EKS_AUTO, EKS_OFF):
+                raise ValueError(f"{value!r}: use auto, off or a list of cluster names")
+            return value
+        bad = [name for name in value if not EKS_CLUSTER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"not an EKS cluster name: {', '.join(map(repr, bad))} (1-100 letters, digits, - and _)"
+            )
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.clusters == []:
+            raise ValueError("clusters is an empty list; to read no cluster, use off")
+        if self.clusters == EKS_OFF and self.ignore_clusters:
+            raise ValueError("ignoreClusters has no effect with clusters off")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.clusters != EKS_OFF
+
+    @property
+    def discover(self) -> bool:
+        """Find the clusters with ListClusters; otherwise read exactly the listed names."""
+        return self.clusters == EKS_AUTO
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The clusters listed by name; empty with auto or off."""
+        return tuple(self.clusters) if isinstance(self.clusters, list) else ()
+
+
 class Protect(CamelModel):
     in_use: StrictBool = True
     tags: list[StrictStr] = Field(default_factory=list)
@@ -81,6 +159,19 @@ class Protect(CamelModel):
                 "recentlyInUseDays needs Inspector: set inspector to auto or required, and inUse to true"
             )
         return self
+
+    eks: Eks = Field(default_factory=Eks)
+    """EKS clusters as an in-use source (read only with inUse, like ECS, Lambda and Batch)."""
+
+    @model_validator(mode="after")
+    def _eks_needs_in_use(self) -> Self:
+        if not self.in_use and "eks" in self.model_fields_set and self.eks.enabled:
+            raise ValueError("eks reads workloads, which inUse false turns off; set eks: off or inUse: true")
+        return self
+
+    @property
+    def reads_eks(self) -> bool:
+        return self.in_use and self.eks.enabled
 
 
 class Execution(CamelModel):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from infra.stack import EcrJanitorStack
 from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
+CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # the venv's, as `make infra` runs it
 SHIPPED_CONFIG = ROOT / "ecr-janitor.yaml"
 
 MINIMAL_CONFIG: dict[str, Any] = config_document()
@@ -148,3 +152,13 @@ def policy_statements(synthesized: Synthesized) -> Iterator[tuple[str, dict[str,
                 logical_id,
                 {**statement, "Action": actions, "Resource": [placeholder(r) for r in resources]},
             )
+
+
+def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    """cfn-lint on a synthesized template, with the project's rules (infra/cfn-lint.yaml)."""
+    return subprocess.run(
+        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -18,7 +18,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from ecr_janitor.config import Config, load_config, parse_config
 from infra.package import stage_function_code
-from infra.settings import DEFAULT_SCHEDULE, FanOutSettings
+from infra.settings import DEFAULT_SCHEDULE, FanOutSettings, VpcSettings
 from infra.stack import EcrJanitorStack
 from tests.infra.cdk_support import (
     MINIMAL_CONFIG,
@@ -42,7 +42,9 @@ def minimal_config() -> Config:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> Synth:
     """Synthesize the stack with cdk-nag's AwsSolutions checks; any unacknowledged finding raises."""
-    cache: dict[tuple[str, str, str | None, FanOutSettings | None], Synthesized] = {}
+    cache: dict[
+        tuple[str, str, str | None, FanOutSettings | None, tuple[str, ...], VpcSettings | None], Synthesized
+    ] = {}
 
     def build(
         config: Config | None = None,
@@ -50,9 +52,11 @@ def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> S
         schedule: str = DEFAULT_SCHEDULE,
         alarm_email: str | None = None,
         fan_out: FanOutSettings | None = None,
+        eks_clusters: tuple[str, ...] = (),
+        vpc: VpcSettings | None = None,
     ) -> Synthesized:
         config = config or shipped_config
-        key = (config.model_dump_json(), schedule, alarm_email, fan_out)
+        key = (config.model_dump_json(), schedule, alarm_email, fan_out, eks_clusters, vpc)
         if key not in cache:
             work = tmp_path_factory.mktemp("synth")
             app = App(outdir=str(work / "cdk.out"))
@@ -63,6 +67,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> S
                 schedule=schedule,
                 alarm_email=alarm_email,
                 fan_out=fan_out,
+                eks_clusters=eks_clusters,
+                vpc=vpc,
             )
             Validations.of(app).add_plugins(AwsSolutionsChecks(app))
             cache[key] = Synthesized(stack, Template.from_stack(stack), work / "cdk.out")

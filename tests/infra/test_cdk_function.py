@@ -120,6 +120,8 @@ def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized)
         *ECR_READ_ACTIONS,
         *ECR_WRITE_ACTIONS,
         *IN_USE_READ_ACTIONS,
+        "eks:ListClusters",  # protect.eks is auto by default
+        "eks:DescribeCluster",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
@@ -158,7 +160,12 @@ def test_only_read_only_actions_have_a_wildcard_resource(default: Synthesized) -
     on_star = set().union(
         *(_actions(s) for s in _statements(default) if s["Effect"] == "Allow" and "*" in _resources(s))
     )
-    assert on_star == {*IN_USE_READ_ACTIONS, "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert on_star == {
+        *IN_USE_READ_ACTIONS,
+        "eks:ListClusters",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
 
 
 def test_ecr_access_is_limited_to_the_regions_the_config_names(synth: Synth) -> None:

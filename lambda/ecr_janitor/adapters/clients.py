@@ -23,18 +23,20 @@ CLIENT_CONFIG = Config(
 )
 
 
+_AWS_ENDPOINT = Config(ignore_configured_endpoint_urls=True)
+
 # Parsing botocore's service models is most of the cost of a new client; a shared loader parses each
 # once per process. Sessions stay fresh, so credentials and AWS_* settings are read as they are now.
 _MODELS = botocore.loaders.create_loader()
 
 
-def client(service: str, region: str) -> Any:
-    """A client for `service` in `region`; honours AWS_ENDPOINT_URL and the standard credential chain."""
+def client(service: str, region: str, *, configured_endpoint: bool = True) -> Any:
+    """A client for `service` in `region`; honours AWS_ENDPOINT_URL (unless `configured_endpoint` is
+    false: AWS's own endpoint) and the standard credential chain."""
     core = botocore.session.Session()
     core.register_component("data_loader", _MODELS)
-    return boto3.session.Session(botocore_session=core).client(
-        service, region_name=region, config=CLIENT_CONFIG
-    )
+    config = CLIENT_CONFIG if configured_endpoint else CLIENT_CONFIG.merge(_AWS_ENDPOINT)
+    return boto3.session.Session(botocore_session=core).client(service, region_name=region, config=config)
 
 
 def default_region() -> str | None:

@@ -1,4 +1,5 @@
-"""The image references workloads hold: ECS, Lambda, Batch, Amazon Inspector, and lists of extra URIs.
+"""The image references workloads hold: ECS, Lambda, Batch, Amazon Inspector, EKS (adapters/eks.py), and
+lists of extra URIs.
 
 Read once per run, before any deletion, from every configured region. A source that can't be read
 is reported as a failure; the janitor then deletes nothing in any region, because a partial view of
@@ -44,6 +45,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from ecr_janitor.adapters.clients import error_code, error_message
+from ecr_janitor.adapters.eks import EksReader
 from ecr_janitor.config import Protect
 from ecr_janitor.core.inspector import ECR_IMAGE, inspector_reference
 from ecr_janitor.core.model import ALL_REGIONS, InspectorUse, SourceFailure
@@ -111,12 +113,24 @@ class InUseReader:
                 code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
                 snapshot.failures.append(SourceFailure(region, source, code, error_message(error)))
                 continue
-            snapshot.references += [r for r in found if isinstance(r, ImageReference)]
-            unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
-            snapshot.failures += [
-                SourceFailure(region, source, UNREADABLE_URI, r.describe()) for r in unreadable
-            ]
+            references, unreadable = _split(found, region, source)
+            snapshot.references += references
+            snapshot.failures += unreadable
+        if self._settings.reads_eks:
+            self._eks(regions, snapshot)
         return snapshot
+
+    # -- EKS (adapters/eks.py): one source per cluster; an unreadable cluster in ignoreClusters warns ---
+
+    def _eks(self, regions: Sequence[str], snapshot: InUseSnapshot) -> None:
+        findings = EksReader(self._client_for, self._settings.eks).read(regions)
+        for cluster in findings.clusters:
+            found = [r for holder, images in cluster.workloads for r in _parsed(images, holder)]
+            references, unreadable = _split(found, cluster.region, cluster.source)
+            snapshot.references += references
+            (snapshot.ignored if cluster.ignored else snapshot.failures).extend(unreadable)
+        snapshot.failures += findings.failures
+        snapshot.ignored += findings.ignored
 
     # -- ECS ------------------------------------------------------------------------------------------
 
@@ -333,6 +347,17 @@ def _task_and_pod_images(properties: dict[str, Any]) -> list[str | None]:
     ]
     pod = properties.get("eksProperties", {}).get("podProperties", {})
     return images + [c.get("image") for c in pod.get("containers", []) + pod.get("initContainers", [])]
+
+
+def _split(
+    found: Sequence[Found], region: str, source: str
+) -> tuple[list[ImageReference], list[SourceFailure]]:
+    """The references a source holds, and a failure for each URI that looks like ECR but doesn't parse."""
+    unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
+    return (
+        [r for r in found if isinstance(r, ImageReference)],
+        [SourceFailure(region, source, UNREADABLE_URI, r.describe()) for r in unreadable],
+    )
 
 
 def _parsed(uris: Iterable[str | None], holder: str) -> Iterator[Found]:

@@ -144,6 +144,9 @@ class InUseSnapshot:
     failures: list[SourceFailure] = field(default_factory=list)
     inspector: list[InspectorUse] = field(default_factory=list)
     """Per region, whether Amazon Inspector's in-use signal was used, and why not."""
+    ignored: list[SourceFailure] = field(default_factory=list)
+    """Sources that could not be read but that the config says not to wait for (protect.eks.
+    ignoreClusters): reported as warnings; they withhold nothing."""
 
     @property
     def withholds_deletions(self) -> str:

@@ -149,6 +149,15 @@ def inspector_use(use: InspectorUse) -> None:
     _line(logger.info, use.describe(), "inspector", **asdict(use))
 
 
+def source_ignored(failure: SourceFailure) -> None:
+    _failure(
+        logger.warning,
+        "in-use source not read; ignored as configured, deletions go on",
+        "in_use_source_ignored",
+        failure,
+    )
+
+
 def _failure(
     level: Callable[..., None],
     message: str,

@@ -67,6 +67,9 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
             lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in refused[:5]]
             if len(refused) > 5:
                 lines.append(f"    … and {len(refused) - 5} more (see --json)")
+    if report.in_use_ignored:
+        lines += ["", "Warnings (protect.eks.ignoreClusters: these withhold no deletion):"]
+        lines += [f"  {f.describe()}: its images are not protected" for f in report.in_use_ignored]
     order = [
         ReasonCode.IN_USE,
         ReasonCode.LISTED_BY_KEPT_INDEX,
@@ -319,6 +322,10 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "inUseSourceFailures": [
             {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
             for f in report.in_use_failures
+        ],
+        "inUseSourceWarnings": [
+            {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
+            for f in report.in_use_ignored
         ],
         "resume": dict(report.resume),
         "archiveCosts": archive_costs(report.totals(), dry_run=report.dry_run),

@@ -285,6 +285,8 @@ class RunReport:
     in_use_failures: list[SourceFailure] = field(default_factory=list)
     inspector: list[InspectorUse] = field(default_factory=list)
     """Per region, whether Amazon Inspector's in-use signal counted, and why not."""
+    in_use_ignored: list[SourceFailure] = field(default_factory=list)
+    """Unreadable sources the config says not to wait for (EKS ignoreClusters): warnings, not failures."""
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)

@@ -135,6 +135,8 @@ def read_in_use(config: Config, regions: Sequence[str], now: datetime) -> InUseS
         audit.source_failed(failure)
     for use in snapshot.inspector:
         audit.inspector_use(use)
+    for failure in snapshot.ignored:
+        audit.source_ignored(failure)
     return snapshot
 
 
@@ -200,6 +202,7 @@ def run(
         run_id=request.run_id,
         in_use_failures=list(in_use.failures),
         inspector=list(in_use.inspector),
+        in_use_ignored=list(in_use.ignored),
     )
     references = references_by_repository(in_use.references)
     for region in request.regions:

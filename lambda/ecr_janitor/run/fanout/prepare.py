@@ -153,6 +153,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "regionFailures": region_failures,
             "inUseSourceFailures": [asdict(f) for f in in_use.failures],
             "inspector": [asdict(use) for use in in_use.inspector],
+            "inUseSourceWarnings": [asdict(f) for f in in_use.ignored],
         },
     )
     logger.info(

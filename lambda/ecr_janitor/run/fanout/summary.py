@@ -57,6 +57,7 @@ class RunRecord(_Lenient):
     carried_over: int = Field(default=0, alias="carriedOver")
     region_failures: list[dict[str, str]] = Field(alias="regionFailures")
     in_use_source_failures: list[dict[str, str]] = Field(alias="inUseSourceFailures")
+    in_use_source_warnings: list[dict[str, str]] = Field(default_factory=list, alias="inUseSourceWarnings")
 
 
 @dataclass
@@ -215,6 +216,7 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
         "failedWorkers": [w.to_json() for w in failed_workers],
         "regionFailures": record.region_failures,
         "inUseSourceFailures": record.in_use_source_failures,
+        "inUseSourceWarnings": record.in_use_source_warnings,
         "failedRepositories": failed_repositories,
         "failedRepositoriesOmitted": omitted,
     }
@@ -224,7 +226,13 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
         extra={"event": "run_summary", "run_id": step.run_id, "status": summary["status"], "totals": totals},
     )
     # The state's output stays small: the lists are cut short here; summary.json has them all.
-    listed = ("failedWorkers", "regionFailures", "inUseSourceFailures", "failedRepositories")
+    listed = (
+        "failedWorkers",
+        "regionFailures",
+        "inUseSourceFailures",
+        "failedRepositories",
+        "inUseSourceWarnings",
+    )
     short: dict[str, Any] = {
         key: value[:MAX_LISTED] if key in listed else value for key, value in summary.items()
     }
