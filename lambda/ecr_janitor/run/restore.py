@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecr_janitor.adapters import clients
@@ -55,9 +55,8 @@ class Restore:
     """Also restore what follows each image (its platform images, signatures, referrers)."""
     restoring: str
     """What is being undone, for the audit lines."""
-
-    def __post_init__(self) -> None:
-        self.notes: list[str] = []
+    notes: list[str] = field(default_factory=list, init=False)
+    """What the person restoring should know (an index whose platform images are still unknown)."""
 
     def images(self, wanted: Sequence[Wanted]) -> list[RestoredImage]:
         groups: dict[tuple[str, str], list[Wanted]] = {}
