@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from ecr_janitor.config import Target
 from ecr_janitor.constants import (
     CONFIG_FILE_NAME,
     ENV_CONFIG_PATH,
@@ -27,7 +28,7 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import janitor_statements
+from infra.permissions import WILDCARD, janitor_statements, write_scopes
 
 HANDLER = "ecr_janitor.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -84,6 +85,7 @@ class JanitorFunction(Construct):
         *,
         code_dir: Path,
         regions: Sequence[str] | None,
+        targets: Sequence[Target],
         image_lists: Sequence[str] = (),
         reserved_concurrency: int = 1,
     ) -> None:
@@ -103,7 +105,7 @@ class JanitorFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
-        for statement in janitor_statements(self, regions=regions, image_lists=image_lists):
+        for statement in janitor_statements(self, regions=regions, targets=targets, image_lists=image_lists):
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
@@ -179,15 +181,7 @@ class JanitorFunction(Construct):
                 "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, "
                 "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *.",
             ),
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{arn}]",
-                    reason="The janitor walks every repository of the account in the regions the config "
-                    "names; which repositories it cleans is decided by the config at run time. Deletions "
-                    "are denied on repositories tagged ecr-janitor:skip=true.",
-                )
-                for arn in _nag_repository_arns(regions)
-            ),
+            *_repository_acknowledgments(regions, targets),
         )
 
 
@@ -200,9 +194,41 @@ def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Archite
     )
 
 
-def _nag_repository_arns(regions: Sequence[str] | None) -> list[str]:
-    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>)."""
+READ_EVERY_REPOSITORY = (
+    "The janitor reads every repository of the account in the regions the config names: it lists them all "
+    "to find the ones a target covers. Read-only."
+)
+WRITE_COVERED_REPOSITORIES = (
+    "Writes (deletions, lifecycle policies) go only to the repositories a target's `repositories` pattern "
+    "names, in the regions the config names (IAM's * matches / as the janitor's does), and are denied on "
+    "repositories tagged ecr-janitor:skip=true."
+)
+
+
+def _repository_acknowledgments(
+    regions: Sequence[str] | None, targets: Sequence[Target]
+) -> list[Acknowledgment]:
+    """One per wildcard repository ARN of the role, built from the same patterns as the statements."""
+    reasons = dict.fromkeys(_nag_repository_arns(regions, [WILDCARD]), READ_EVERY_REPOSITORY)
+    for write in write_scopes(targets):
+        for arn in _nag_repository_arns(regions, write.names):
+            if WILDCARD in arn:
+                reasons[arn] = (
+                    WRITE_COVERED_REPOSITORIES
+                    if arn not in reasons
+                    else f"{READ_EVERY_REPOSITORY} {WRITE_COVERED_REPOSITORIES}"
+                )
     return [
-        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/*"
+        Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason)
+        for arn, reason in reasons.items()
+    ]
+
+
+def _nag_repository_arns(regions: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>), for the same
+    regions and name patterns as infra.permissions.repository_arns."""
+    return [
+        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/{name}"
         for region in (regions or ["<AWS::Region>"])
+        for name in names
     ]

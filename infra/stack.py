@@ -50,6 +50,7 @@ class EcrJanitorStack(Stack):
             "Janitor",
             code_dir=code_dir,
             regions=config.regions,
+            targets=config.targets,
             image_lists=config.protect.extra_image_lists,
             # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,

@@ -11,7 +11,8 @@ SERVICE_DIMENSION = "service"
 
 SKIP_TAG_KEY = "ecr-janitor:skip"
 SKIP_TAG_VALUE = "true"
-"""A repository with this resource tag is never touched: the code skips it and IAM denies writes to it."""
+"""A repository with this resource tag (the value in any letter case) is never touched: the code skips it
+and IAM denies writes to it (StringEqualsIgnoreCase)."""
 
 CONFIG_FILE_NAME = "ecr-janitor.json"
 """The config as the deployed function reads it: the validated YAML, written as JSON at synth time."""

@@ -133,14 +133,20 @@ def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized)
     assert not any(action.endswith("*") for action in allowed)
 
 
-def test_destructive_actions_are_allowed_only_on_repository_arns(default: Synthesized) -> None:
+def test_destructive_actions_are_allowed_only_on_the_repositories_their_mode_covers(
+    default: Synthesized,
+) -> None:
+    """The shipped config: retain targets `ml/*` and `*` (everything), a propagate target `sandbox/*`."""
     destructive = [s for s in _statements(default) if s["Effect"] == "Allow" and _actions(s) & DESTRUCTIVE]
     assert destructive, "no statement allows deletions: the janitor could not clean anything"
-    for statement in destructive:
-        assert [arn(r) for r in _resources(statement)] == [
-            "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"
-        ]
-        assert "*" not in _resources(statement)
+    by_action = {action: [arn(r) for r in _resources(s)] for s in destructive for action in _actions(s)}
+    assert by_action == {
+        "ecr:BatchDeleteImage": ["arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"],
+        "ecr:PutLifecyclePolicy": [
+            "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/sandbox/*"
+        ],
+    }
+    assert not any("*" in _resources(s) for s in destructive)
 
 
 def test_opted_out_repositories_are_denied_deletion_and_policy_writes(default: Synthesized) -> None:
@@ -148,7 +154,7 @@ def test_opted_out_repositories_are_denied_deletion_and_policy_writes(default: S
     assert len(denies) == 1
     (deny,) = denies
     assert _actions(deny) == DESTRUCTIVE
-    assert deny["Condition"] == {"StringEquals": {"aws:ResourceTag/ecr-janitor:skip": "true"}}
+    assert deny["Condition"] == {"StringEqualsIgnoreCase": {"aws:ResourceTag/ecr-janitor:skip": "true"}}
     assert [arn(r) for r in _resources(deny)] == [
         "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"
     ]
@@ -177,10 +183,14 @@ def test_the_code_asset_changes_when_the_config_changes(default: Synthesized, sy
 
 
 @pytest.mark.parametrize("regions", [None, ["us-west-2"]])
-def test_nag_ids_match_the_arns_in_the_template(synth: Synth, regions: list[str] | None) -> None:
+@pytest.mark.parametrize("patterns", [["*"], ["team-a/*", "api", "ml/models-*"]])
+def test_nag_ids_match_the_arns_in_the_template(
+    synth: Synth, regions: list[str] | None, patterns: list[str]
+) -> None:
     """The IAM5 acknowledgements name the ARNs exactly as cdk-nag prints them; a mismatch fails synth."""
-    config = parse_config({**MINIMAL_CONFIG, **({"regions": regions} if regions else {})}, "<test>")
-    assert json.dumps(synth(config).json)  # synthesized with cdk-nag: no unacknowledged finding
+    document = {**MINIMAL_CONFIG, **({"regions": regions} if regions else {})}
+    document["targets"] = [{**document["targets"][0], "repositories": patterns}]
+    assert json.dumps(synth(parse_config(document, "<test>")).json)  # cdk-nag ran: nothing unacknowledged
 
 
 def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: Synthesized) -> None:

@@ -51,9 +51,16 @@ class RepositoryRun:
 
     def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
         try:
-            tags = self.registry.repository_tags(self.repository)
-            if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
+            opt_out = self.registry.repository_tags(self.repository).get(SKIP_TAG_KEY)
+            # Exactly what the role's Deny matches (StringEqualsIgnoreCase, infra/permissions.py).
+            if opt_out is not None and opt_out.lower() == SKIP_TAG_VALUE:
                 return self.outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
+            if opt_out is not None and opt_out.strip().lower() == SKIP_TAG_VALUE:
+                return self.outcome(
+                    Status.FAILED,
+                    f"tag {SKIP_TAG_KEY}={opt_out!r} has spaces around {SKIP_TAG_VALUE}, so the role's "
+                    f"opt-out Deny doesn't match it: not touched; set the value to exactly {SKIP_TAG_VALUE}",
+                )
             if self.target.mode == "propagate":
                 return self.propagate(references)
             return self.retain(references)
