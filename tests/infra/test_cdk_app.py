@@ -77,9 +77,26 @@ def test_invalid_config_fails_synth_with_the_cli_message(tmp_path: Path) -> None
 def test_missing_config_file_fails_synth(tmp_path: Path) -> None:
     result, _ = _run_app(tmp_path, config=str(tmp_path / "nowhere.yaml"))
     assert result.returncode == 2
-    assert result.stderr == f"invalid config {tmp_path / 'nowhere.yaml'}: 1 problem(s)\n" + (
-        "  - can't read the file: No such file or directory\n"
+    assert result.stderr == (
+        f"invalid config {tmp_path / 'nowhere.yaml'}: can't read the file: No such file or directory\n"
     )
+
+
+def test_a_repeated_key_fails_synth_with_the_cli_message(tmp_path: Path) -> None:
+    config = tmp_path / "repeated.json"
+    config.write_text(json.dumps(MINIMAL_CONFIG)[:-1] + ', "dryRun": true, "dryRun": false}')
+    result, outdir = _run_app(tmp_path, config=str(config))
+    cli = _validate_cli(config)
+    assert (result.returncode, cli.returncode) == (2, 2)
+    assert (
+        result.stderr
+        == cli.stderr
+        == (
+            f"invalid config {config}: key 'dryRun' appears twice in one object; "
+            "a repeated key would hide the first value\n"
+        )
+    )
+    assert not (outdir / "EcrJanitor.template.json").exists()
 
 
 def test_invalid_context_fails_synth(tmp_path: Path) -> None:

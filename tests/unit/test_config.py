@@ -51,7 +51,8 @@ def test_json_is_accepted(tmp_path: Path) -> None:
     [
         ("targets: [", "not valid YAML"),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("", "top level must be a mapping, not NoneType"),
+        ("", "the file is empty"),
+        ("null\n", "top level must be a mapping, not NoneType"),
     ],
 )
 def test_unparseable_files_are_reported(tmp_path: Path, text: str, expected: str) -> None:
