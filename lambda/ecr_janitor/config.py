@@ -73,12 +73,17 @@ class Target(CamelModel):
     policy: LifecyclePolicy
     on_drift: Literal["overwrite", "report"] = "overwrite"
     """Propagate mode: replace a repository's own, different policy, or only report it."""
+    on_risk: Literal["hold", "put"] = "hold"
+    """Propagate mode: a policy under which ECR would expire an image the janitor protects (in use, a
+    protected tag, listed by a kept index) is held back (`hold`), or written anyway (`put`)."""
 
     @model_validator(mode="after")
     def _mode_rules(self) -> Self:
         problems: list[str] = []
         if self.mode == "retain" and "on_drift" in self.model_fields_set:
             problems.append("onDrift applies to mode propagate only")
+        if self.mode == "retain" and "on_risk" in self.model_fields_set:
+            problems.append("onRisk applies to mode propagate only")
         for rule in self.policy.ordered_rules():
             sel = rule.selection
             if self.mode == "retain":

@@ -98,6 +98,11 @@ REPOSITORIES_PROCESSED = MetricSpec("RepositoriesProcessed", "Count", None)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", None)
 # 1 when the run wrote nothing, else 0.
 DRY_RUN = MetricSpec("DryRun", "Count", None)
+# -- onRisk: hold (propagate mode) --
+# Propagate: policies held back because ECR would expire images the janitor protects (onRisk: hold).
+POLICIES_HELD = MetricSpec("PoliciesHeld", "Count", "policiesHeld")
+# Propagate: images ECR will (or, when held, would) expire although the janitor protects them.
+POLICY_IMAGES_AT_RISK = MetricSpec("PolicyImagesAtRisk", "Count", "previewImagesAtRisk")
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     IMAGES_SCANNED,
@@ -119,4 +124,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     POLICY_DRIFT,
     RUN_DURATION,
     DRY_RUN,
+    # onRisk: hold
+    POLICIES_HELD,
+    POLICY_IMAGES_AT_RISK,
 )

@@ -170,6 +170,15 @@ def test_on_drift_belongs_to_propagate_targets() -> None:
     )
 
 
+def test_on_risk_belongs_to_propagate_targets_and_holds_by_default() -> None:
+    assert parse_config(config_document(mode="propagate")).targets[0].on_risk == "hold"
+    assert parse_config(config_document(mode="propagate", onRisk="put")).targets[0].on_risk == "put"
+    assert problems_of(config_document(onRisk="hold")) == [
+        "targets[0] (*): onRisk applies to mode propagate only"
+    ]
+    assert "Input should be 'hold' or 'put'" in problems_of(config_document(mode="propagate", onRisk="x"))[0]
+
+
 def test_retain_mode_refuses_archival_rules() -> None:
     archive = rule(1, "untagged", "sinceImagePushed", 14)
     archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
