@@ -60,7 +60,7 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         "AWS::Lambda::Permission": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 7,
+        "AWS::CloudWatch::Alarm": 8,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -102,7 +102,7 @@ def test_resources_of_the_stack_with_fan_out(fanned: Synthesized) -> None:
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Alarm": 9,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
