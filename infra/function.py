@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnDynamicReference,
+    CfnDynamicReferenceService,
+    Duration,
+    RemovalPolicy,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -35,16 +42,17 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 """The newest Python runtime aws-cdk-lib 2.275.0 knows (cdk-nag AwsSolutions-L1 checks exactly that)."""
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 27
-"""The public Powertools for AWS Lambda (Python) v3 layer, pinned.
-
-Source: the Powertools install page (docs/getting-started/install.md in aws-powertools/
-powertools-lambda-python: `AWSLambdaPowertoolsPythonV3-{python_version}-arm64:27`). The number is the
-layer's own sequence, the same in every commercial region; newer ones exist. To move: check
-`aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.14/latest`, change this
-number, run `make test`. The publisher account differs in China and GovCloud, which this stack doesn't
-support.
+POWERTOOLS_VERSION = "3.37.0"
+"""The aws-lambda-powertools release the function is tested with: the pin in requirements.txt and
+constraints.txt (a test keeps the three equal). The deployed layer is that release's, looked up at deploy
+time in the public SSM parameter Powertools publishes per release, architecture and Python version:
+/aws/service/powertools/python/<arch>/<python3.XX>/<version>, whose value is the layer version ARN
+(arn:aws:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N). N is the
+layer's own sequence number, not the package version, and couldn't be confirmed offline for this release
+(layer 27, pinned here before, is 3.23.0: aws-powertools/powertools-lambda-python#7689). Resolving it from
+the publisher's parameter keeps the deployed layer and the tested package one constant. If the parameter
+of a release is missing (it once was, #7689), the deploy fails on it before the function changes. To move:
+change the pin and this constant together, run `make test`.
 """
 
 TASK_ROOT = "/var/task"
@@ -150,7 +158,11 @@ class JanitorFunction(Construct):
             code=lambda_.Code.from_asset(str(code_dir)),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(RUNTIME, ARCHITECTURE)
+                    self,
+                    "Powertools",
+                    CfnDynamicReference(
+                        CfnDynamicReferenceService.SSM, powertools_layer_parameter(RUNTIME, ARCHITECTURE)
+                    ).to_string(),
                 )
             ],
             role=self.role,
@@ -185,13 +197,9 @@ class JanitorFunction(Construct):
         )
 
 
-def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
-    """arn:<partition>:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N"""
-    python = runtime.name.replace(".", "")  # python3.14 -> python314
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{python}-{architecture.name}:{POWERTOOLS_LAYER_VERSION}"
-    )
+def powertools_layer_parameter(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
+    """The public SSM parameter that holds the ARN of the Powertools layer of POWERTOOLS_VERSION."""
+    return f"/aws/service/powertools/python/{architecture.name}/{runtime.name}/{POWERTOOLS_VERSION}"
 
 
 READ_EVERY_REPOSITORY = (

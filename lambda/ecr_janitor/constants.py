@@ -17,6 +17,23 @@ and IAM denies writes to it (StringEqualsIgnoreCase)."""
 CONFIG_FILE_NAME = "ecr-janitor.json"
 """The config as the deployed function reads it: the validated YAML, written as JSON at synth time."""
 
+AWS_SERVICES = (
+    "ecr",
+    "ecs",
+    "lambda",
+    "batch",
+    "ssm",
+    "s3",
+    "stepfunctions",
+    "sts",
+    "inspector2",
+    "organizations",
+    "eks",
+)
+"""Every AWS service the function makes a client for (botocore's names), and those other changes are
+adding. The function ships the pinned boto3/botocore with only these service models (infra/sdk.py); a
+client for a service missing here fails at once in Lambda, and a test scans the code for clients."""
+
 ENV_CONFIG_PATH = "ECR_JANITOR_CONFIG"
 ENV_STATE_PARAMETER = "ECR_JANITOR_STATE_PARAMETER"
 """The SSM parameter where a run that ran out of time records where the next one starts."""

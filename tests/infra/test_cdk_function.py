@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from ecr_janitor.config import parse_config
 from infra import function as fn
 from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS
-from tests.infra.cdk_support import MINIMAL_CONFIG, Synth, Synthesized, arn
+from tests.infra.cdk_support import MINIMAL_CONFIG, ROOT, Synth, Synthesized, arn
 
 DESTRUCTIVE = set(ECR_WRITE_ACTIONS)
 
@@ -46,11 +49,24 @@ def test_runtime_is_the_newest_python_that_aws_cdk_lib_knows_on_arm64(default: S
     assert props["Handler"] == "ecr_janitor.handler.handler"
 
 
-def test_powertools_layer_is_the_public_arn_for_this_runtime_and_architecture(default: Synthesized) -> None:
+def _pin(requirements: Path, name: str) -> str:
+    (line,) = [
+        line.split("#")[0].strip()
+        for line in requirements.read_text().splitlines()
+        if re.match(rf"^{re.escape(name)}(\[[^\]]*\])?==", line.strip(), re.IGNORECASE)
+    ]
+    return line.split("==")[1]
+
+
+def test_the_powertools_layer_is_the_release_of_the_pinned_package(default: Synthesized) -> None:
+    """One constant: the layer the template deploys is the public layer of exactly the aws-lambda-powertools
+    release requirements.txt and constraints.txt pin, which is what the tests ran with."""
+    assert _pin(ROOT / "requirements.txt", "aws-lambda-powertools") == fn.POWERTOOLS_VERSION
+    assert _pin(ROOT / "constraints.txt", "aws_lambda_powertools") == fn.POWERTOOLS_VERSION
+    assert importlib.metadata.version("aws-lambda-powertools") == fn.POWERTOOLS_VERSION
     (layer,) = _function(default)["Layers"]
-    assert arn(layer) == (
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python314-arm64:{fn.POWERTOOLS_LAYER_VERSION}"
+    assert layer == (
+        f"{{{{resolve:ssm:/aws/service/powertools/python/arm64/python3.14/{fn.POWERTOOLS_VERSION}}}}}"
     )
 
 
