@@ -121,8 +121,9 @@ class JanitorAlarms(Construct):
                 failure_queue.metric_approximate_number_of_messages_visible(
                     period=HOUR, statistic=cw.Stats.MAXIMUM
                 ),
-                "An invocation failed after its retry and was sent to the failure queue; the message "
-                "says why. Delete it from the queue once handled.",
+                "An invocation failed after its retry, or the schedule could not hand a run over, and "
+                "the event was sent to the failure queue; the message says why. Delete it from the queue "
+                "once handled.",
             ),
         }
         # onRisk: hold

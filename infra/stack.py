@@ -14,7 +14,7 @@ from infra.dashboard import JanitorDashboard
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
 from infra.schedule import NightlySchedule
-from infra.settings import FanOutSettings
+from infra.settings import DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings
 
 STACK_NAME = "EcrJanitor"
 
@@ -36,6 +36,7 @@ class EcrJanitorStack(Stack):
         code_dir: Path,
         schedule: str,
         alarm_email: str | None,
+        schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE,
         fan_out: FanOutSettings | None = None,
         **kwargs: Any,
     ) -> None:
@@ -62,7 +63,13 @@ class EcrJanitorStack(Stack):
         )
         state_machine = runs.state_machine if runs else None
         NightlySchedule(
-            self, "Schedule", function=janitor.function, expression=schedule, state_machine=state_machine
+            self,
+            "Schedule",
+            function=janitor.function,
+            expression=schedule,
+            time_zone=schedule_timezone,
+            failure_queue=janitor.failure_queue,
+            state_machine=state_machine,
         )
         alarms = JanitorAlarms(
             self, "Alarms", janitor=janitor, alarm_email=alarm_email, state_machine=state_machine

@@ -25,7 +25,9 @@ def _function(synthesized: Synthesized) -> dict[str, Any]:
 
 
 def _statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    policy = synthesized.only("AWS::IAM::Policy")
+    (policy,) = [
+        p for k, p in synthesized.resources("AWS::IAM::Policy").items() if k.startswith("JanitorRole")
+    ]
     statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
@@ -120,14 +122,15 @@ def test_async_failures_go_to_an_encrypted_tls_only_queue_after_one_retry(defaul
 
 
 def test_role_is_its_own_with_no_managed_policies(default: Synthesized) -> None:
-    (role_id,) = default.resources("AWS::IAM::Role")
-    role = default.only("AWS::IAM::Role")["Properties"]
+    (role_id,) = [k for k in default.resources("AWS::IAM::Role") if k.startswith("JanitorRole")]
+    role = default.resources("AWS::IAM::Role")[role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
     ]
     assert _function(default)["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert default.only("AWS::IAM::Policy")["Properties"]["Roles"] == [{"Ref": role_id}]
+    (policy,) = [p for k, p in default.resources("AWS::IAM::Policy").items() if k.startswith("JanitorRole")]
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
 
 
 def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized) -> None:
