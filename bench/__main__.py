@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import boto3
 from bench.scenario import Registry, config
 from devtools.local_ecr import LocalEcr
 from devtools.seed import Seeder
+from devtools.workloads import Workloads, image_uri
 from ecr_janitor.config import Execution
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,9 @@ CALLS_TARGET = 1.1
 SPEEDUP_TARGET = 5.0
 LAMBDA_SECONDS = 15 * 60
 PROJECTED = Registry(repositories=10_000, images=100)
+SERVICES = 10
+"""ECS services (one revision each) and running Batch jobs seeded, so that every in-use source reads."""
+COVERAGE_PAGE = 200
 
 
 def _measure(which: str, config_path: Path, *extra: str) -> dict[str, Any]:
@@ -59,6 +64,7 @@ def _seeded(ecr: LocalEcr, registry: Registry, now: datetime) -> Seeder:
     ecr.reset()
     seeder = Seeder(ecr, REGION)
     registry.seed(seeder, now)
+    _in_use_sources(ecr, seeder)
     # moto builds a service's backend on its first request (over a second for ECS): pay that here,
     # not inside the measured run.
     boto3.client("ecs", region_name=REGION).list_clusters()
@@ -66,6 +72,38 @@ def _seeded(ecr: LocalEcr, registry: Registry, now: datetime) -> Seeder:
     boto3.client("batch", region_name=REGION).describe_job_definitions()
     ecr.strict.calls.clear()
     return seeder
+
+
+def _in_use_sources(ecr: LocalEcr, seeder: Seeder) -> None:
+    """Every in-use source on, as in an account that uses them: Inspector's ECR scanning enabled and
+    covering every image (one image per repository running), ECS services with a service revision,
+    Batch jobs running. All of them pin tagged images the policy keeps anyway, so both cleaners must
+    still leave the same registry."""
+    workloads = Workloads(REGION, strict=ecr.strict)
+    workloads.inspector("ENABLED")
+    pinned: list[tuple[str, str, str]] = []
+    for name, repository in sorted(seeder.backend.repositories.items()):
+        tagged = [i for i in repository.images if i.image_tags]
+        for image in repository.images:
+            in_use = int(bool(tagged) and image is tagged[-1])
+            workloads.inspector_coverage(name, image.get_image_digest(), in_use=in_use)
+        if tagged:
+            pinned.append((name, tagged[-1].image_tags[0], tagged[-1].get_image_digest()))
+    cluster = workloads.cluster("bench")
+    for n, (name, tag, digest) in enumerate(pinned[:SERVICES]):
+        uri = image_uri(name, tag=tag, region=REGION)
+        workloads.service(cluster, f"svc-{n}", workloads.task_definition(f"svc-{n}", uri))
+        workloads.service_revision(cluster, f"svc-{n}", (uri, digest))
+        workloads.batch_job("bench-queue", f"job-{n}", "RUNNING", container={"image": uri})
+
+
+def _in_use_calls(ecr: LocalEcr) -> dict[str, dict[str, int]]:
+    """The run's calls to the in-use sources, per service and operation (none of them is ECR's)."""
+    return {
+        service: dict(ecr.strict.operations(service))
+        for service in ("ecs", "lambda", "batch", "inspector2")
+        if ecr.strict.operations(service)
+    }
 
 
 def _ecr_calls(ecr: LocalEcr) -> Counter[str]:
@@ -107,6 +145,7 @@ def main() -> int:
         seeder = _seeded(ecr, registry, now)
         project = _measure("project", config_path)
         project_calls, project_left = _ecr_calls(ecr), _left(seeder)
+        in_use_calls = _in_use_calls(ecr)
 
         seeder = _seeded(ecr, registry, now)
         baseline = _measure("sequential", config_path)
@@ -132,6 +171,9 @@ def main() -> int:
     projected_calls = sum(PROJECTED.floor().values())
     limit = Execution().max_requests_per_second
     projected_seconds = projected_calls / min(throughput, limit)
+    images = registry.repositories * registry.images
+    coverage_pages = in_use_calls.get("inspector2", {}).get("POST /coverage/list", 0)
+    coverage_bound = max(1, math.ceil(images / COVERAGE_PAGE))
 
     lines = [
         "",
@@ -147,6 +189,15 @@ def main() -> int:
         f"(target >= {SPEEDUP_TARGET}x)",
         f"same registry left: {'yes' if same_result else 'NO'}"
         f" ({project['imagesExpired']} images expired by each)",
+        "",
+        "in-use sources read once per run (not ECR; not in the floor):",
+        *(
+            f"  {service:<11}{sum(ops.values()):>5} calls: "
+            + ", ".join(f"{op} {count}" for op, count in sorted(ops.items()))
+            for service, ops in in_use_calls.items()
+        ),
+        f"  Inspector coverage pages: {coverage_pages} for {images} images "
+        f"(bound: one per {COVERAGE_PAGE} images = {coverage_bound})",
         "",
         f"janitor process:    {project['cpuSeconds']:.1f} s CPU, peak RSS "
         f"{project['maxRssKiB'] / 1024:.0f} MiB (without tracing)",
@@ -168,7 +219,7 @@ def main() -> int:
         "registry": {"repositories": registry.repositories, "images": registry.images},
         "latencyMs": args.latency_ms,
         "floor": floor,
-        "janitor": {"calls": dict(project_calls), **project},
+        "janitor": {"calls": dict(project_calls), "inUseCalls": in_use_calls, **project},
         "sequential": {"calls": dict(baseline_calls), **baseline},
         "callsOverFloor": ratio,
         "speedup": speedup,
@@ -181,6 +232,7 @@ def main() -> int:
         text
         for failed, text in [
             (ratio > CALLS_TARGET, "calls above 1.1x the floor"),
+            (coverage_pages > coverage_bound, "more Inspector coverage pages than one per 200 images"),
             (speedup < SPEEDUP_TARGET, "less than 5x faster than sequential"),
             (not same_result, "the two cleaners left different registries"),
             (projected_seconds > LAMBDA_SECONDS / 2, "projection not well inside 15 minutes"),

@@ -38,10 +38,18 @@ MAX_PAGE_SIZE = 1000
 MAX_BATCH_IDS = 100
 MIN_POLICY_TEXT, MAX_POLICY_TEXT = 100, 30_720
 MIN_ARCHIVE_DAYS = 90
+MAX_SERVICE_REVISIONS = 20
+MAX_DESCRIBE_JOBS = 100
+INSPECTOR_MAX_PAGE = 200
+INSPECTOR_DEFAULT_PAGE = 100
+"""ListCoverage's default page size is not documented; the janitor always asks for the maximum."""
+_LAMBDA_GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+$")
 _SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 StartResponse = Callable[..., Any]
 Payload = dict[str, Any]
+BeyondMoto = Callable[[str, Payload, dict[str, Any]], Payload]
+"""(region, request body, WSGI environ) -> answer: a handler for what moto lacks."""
 
 
 class EcrError(Exception):
@@ -105,6 +113,21 @@ class StrictEcr:
     """(region, repository) -> lifecycle policy text, kept here: moto rejects valid ECR grammar."""
     referenced_child_requests: int = 0
     """How often BatchDeleteImage was asked for a manifest that a present index lists."""
+    # -- in-use sources moto lacks (see "ECS, Batch and Inspector beyond moto" below) --------------
+    service_revisions: dict[str, list[str]] = field(default_factory=dict)
+    """Service ARN -> its current service revision ARNs (DescribeServices' currentServiceRevisions)."""
+    revisions: dict[str, list[Payload]] = field(default_factory=dict)
+    """Service revision ARN -> its containerImages ({containerName, image, imageDigest})."""
+    job_definitions: dict[str, Payload] = field(default_factory=dict)
+    """Job definition ARN -> what was registered (moto drops nodeProperties and more)."""
+    job_queues: dict[str, list[str]] = field(default_factory=dict)
+    """Region -> job queue names."""
+    jobs: dict[str, list[Payload]] = field(default_factory=dict)
+    """Region -> JobDetail documents (with jobQueue and status) of submitted jobs."""
+    inspector_ecr_status: dict[str, str] = field(default_factory=dict)
+    """Region -> Inspector's ECR scanning status for the account; DISABLED when not set."""
+    inspector_coverage: dict[str, list[Payload]] = field(default_factory=dict)
+    """Region -> ListCoverage's coveredResources."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
@@ -118,6 +141,16 @@ class StrictEcr:
             self.archived.clear()
             self.referenced_child_requests = 0
             self.lifecycle_policies.clear()
+            for state in (
+                self.service_revisions,
+                self.revisions,
+                self.job_definitions,
+                self.job_queues,
+                self.jobs,
+                self.inspector_ecr_status,
+                self.inspector_coverage,
+            ):
+                state.clear()
 
     def count(self, operation: str | None = None, service: str = "ecr") -> int:
         with self._lock:
@@ -147,6 +180,9 @@ class StrictEcr:
                 )
             if target == ECS_TARGET_PREFIX + "ListTaskDefinitions":
                 return self._ecs_list_task_definitions(environ, start_response)
+            beyond_moto = self._beyond_moto(service, target, environ)
+            if beyond_moto is not None:
+                return self._serve_beyond_moto(beyond_moto, environ, region, start_response)
             return self.app(environ, start_response)
         operation = target.removeprefix(ECR_TARGET_PREFIX)
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -362,6 +398,183 @@ class StrictEcr:
             headers.append(("Content-Length", str(len(content))))
         start_response(status, headers)
         return [content]
+
+    # -- ECS, Batch and Inspector beyond moto ------------------------------------------------------
+    # What the in-use reader needs and moto lacks or drops, served as the botocore models describe it:
+    # ECS service revisions with the digests a deployment resolved (moto has no DescribeServiceRevisions
+    # and no currentServiceRevisions), Batch multi-node/ECS/EKS job definition fields (moto drops
+    # nodeProperties) and unfinished jobs (moto's jobs need Docker), and Inspector's account status
+    # (moto answers no account) and ECR coverage (moto has no ListCoverage), paginated.
+
+    def _beyond_moto(self, service: str, target: str, environ: dict[str, Any]) -> BeyondMoto | None:
+        if service == "ecs":
+            return {
+                ECS_TARGET_PREFIX + "DescribeServices": self._ecs_describe_services,
+                ECS_TARGET_PREFIX + "DescribeServiceRevisions": self._ecs_describe_service_revisions,
+            }.get(target)
+        route = (service, str(environ.get("REQUEST_METHOD")), str(environ.get("PATH_INFO")))
+        if service == "lambda" and route[1] == "GET" and _LAMBDA_GET_FUNCTION.match(route[2]):
+            return self._lambda_get_function
+        return {
+            ("batch", "POST", "/v1/registerjobdefinition"): self._batch_register_job_definition,
+            ("batch", "POST", "/v1/describejobdefinitions"): self._batch_describe_job_definitions,
+            ("batch", "POST", "/v1/describejobqueues"): self._batch_describe_job_queues,
+            ("batch", "POST", "/v1/listjobs"): self._batch_list_jobs,
+            ("batch", "POST", "/v1/describejobs"): self._batch_describe_jobs,
+            ("inspector2", "POST", "/status/batch/get"): self._inspector_account_status,
+            ("inspector2", "POST", "/coverage/list"): self._inspector_list_coverage,
+        }.get(route)
+
+    def _serve_beyond_moto(
+        self,
+        handler: BeyondMoto,
+        environ: dict[str, Any],
+        region: str,
+        start_response: StartResponse,
+    ) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body: Payload = json.loads(raw or b"{}")
+        # handlers that amend moto's answer forward the body again
+        environ = {**environ, "wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw))}
+        try:
+            with self._lock:
+                payload = handler(region, body, environ)
+        except EcrError as error:
+            return _respond_error(start_response, "json", error)
+        return _respond(start_response, 200, payload)
+
+    def _lambda_get_function(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        """moto builds ResolvedImageUri by cutting the ImageUri at its first `:`, which mangles a URI
+        pinned by digest (`repo@sha256@sha256:…`); Lambda answers `repository@digest`."""
+        status, _headers, content = self._forward(environ, {})
+        answer: Payload = json.loads(content or b"{}")
+        if not status.startswith("200"):
+            raise EcrError(
+                str(answer.get("Type") or answer.get("__type") or "ResourceNotFoundException"), "", 404
+            )
+        code = answer.get("Code", {})
+        if "ImageUri" in code:
+            base, _, digest = code["ImageUri"].partition("@")
+            last = base.rsplit("/", 1)
+            if ":" in last[-1]:  # a tag, not a registry port
+                base = base.rsplit(":", 1)[0]
+            code["ResolvedImageUri"] = f"{base}@{digest or code['ResolvedImageUri'].rsplit('@', 1)[-1]}"
+        return answer
+
+    def _ecs_describe_services(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        answer = self._call_moto(environ, body)
+        for service in answer.get("services", []):
+            arns = self.service_revisions.get(service.get("serviceArn", ""), [])
+            service["currentServiceRevisions"] = [
+                {"arn": arn, "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0}
+                for arn in arns
+            ]
+        return answer
+
+    def _ecs_describe_service_revisions(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        arns: list[str] = body.get("serviceRevisionArns", [])
+        if not 1 <= len(arns) <= MAX_SERVICE_REVISIONS:
+            raise EcrError(
+                "InvalidParameterException",
+                f"serviceRevisionArns must hold 1 to {MAX_SERVICE_REVISIONS} ARNs (got {len(arns)})",
+            )
+        found = [arn for arn in arns if arn in self.revisions]
+        return {
+            "serviceRevisions": [
+                {
+                    "serviceRevisionArn": arn,
+                    "serviceArn": arn.replace(":service-revision/", ":service/").rsplit("/", 1)[0],
+                    "containerImages": self.revisions[arn],
+                }
+                for arn in found
+            ],
+            "failures": [{"arn": arn, "reason": "MISSING"} for arn in arns if arn not in self.revisions],
+        }
+
+    def _batch_register_job_definition(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        answer = self._call_moto(environ, body)
+        self.job_definitions[answer["jobDefinitionArn"]] = body
+        return answer
+
+    def _batch_describe_job_definitions(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        answer = self._call_moto(environ, body)
+        for definition in answer.get("jobDefinitions", []):
+            registered = self.job_definitions.get(definition.get("jobDefinitionArn", ""), {})
+            for key in ("containerProperties", "nodeProperties", "ecsProperties", "eksProperties"):
+                if key in registered:
+                    definition[key] = registered[key]
+        return answer
+
+    def _batch_describe_job_queues(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        names = self.job_queues.get(region, [])
+        return _paginate(
+            {
+                "jobQueues": [
+                    {
+                        "jobQueueName": name,
+                        "jobQueueArn": f"arn:aws:batch:{region}:{ACCOUNT_ID}:job-queue/{name}",
+                        "state": "ENABLED",
+                        "status": "VALID",
+                        "priority": 1,
+                        "computeEnvironmentOrder": [],
+                    }
+                    for name in names
+                ]
+            },
+            "jobQueues",
+            body,
+        )
+
+    def _batch_list_jobs(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        queue = str(body.get("jobQueue") or "")
+        if not queue:  # the model allows a missing queue only with an array or multi-node parent
+            raise EcrError("ClientException", "jobQueue, arrayJobId or multiNodeJobId is required")
+        status = body.get("jobStatus", "RUNNING")  # documented: no status lists RUNNING jobs only
+        name = queue.rsplit("/", 1)[-1]
+        summaries = [
+            {"jobId": job["jobId"], "jobName": job["jobName"], "status": job["status"]}
+            for job in self.jobs.get(region, [])
+            if job["jobQueue"] == name and job["status"] == status
+        ]
+        return _paginate({"jobSummaryList": summaries}, "jobSummaryList", body)
+
+    def _batch_describe_jobs(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        ids: list[str] = body.get("jobs", [])
+        if len(ids) > MAX_DESCRIBE_JOBS:
+            raise EcrError("ClientException", f"jobs can hold at most {MAX_DESCRIBE_JOBS} job IDs")
+        return {"jobs": [job for job in self.jobs.get(region, []) if job["jobId"] in ids]}
+
+    def _inspector_account_status(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        def state(status: str) -> Payload:
+            return {"status": status, "errorCode": "ALREADY_ENABLED", "errorMessage": ""}
+
+        ecr = self.inspector_ecr_status.get(region, "DISABLED")
+        return {
+            "accounts": [
+                {
+                    "accountId": ACCOUNT_ID,
+                    "state": state("ENABLED" if ecr == "ENABLED" else "DISABLED"),
+                    "resourceState": {"ec2": state("DISABLED"), "ecr": state(ecr)},
+                }
+            ],
+            "failedAccounts": [],
+        }
+
+    def _inspector_list_coverage(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        size = body.get("maxResults", INSPECTOR_DEFAULT_PAGE)
+        if not 1 <= int(size) <= INSPECTOR_MAX_PAGE:
+            raise EcrError("ValidationException", f"maxResults must be between 1 and {INSPECTOR_MAX_PAGE}")
+        covered = self.inspector_coverage.get(region, [])
+        for name, filters in (body.get("filterCriteria") or {}).items():
+            if name != "resourceType":
+                raise EcrError(
+                    "ValidationException", f"the local Inspector filters only by resourceType: {name}"
+                )
+            for f in filters:
+                keep = f["comparison"] == "EQUALS"
+                covered = [c for c in covered if (c["resourceType"] == f["value"]) == keep]
+        return _paginate({"coveredResources": covered}, "coveredResources", {**body, "maxResults": size})
 
     # -- plumbing ----------------------------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from itertools import count
 from typing import Any
 
 import boto3
 
-from devtools.local_ecr import ACCOUNT_ID
+from devtools.local_ecr import ACCOUNT_ID, StrictEcr
 
 
 def image_uri(
@@ -22,10 +24,13 @@ def image_uri(
 
 
 class Workloads:
-    def __init__(self, region: str = "us-east-1") -> None:
+    def __init__(self, region: str = "us-east-1", strict: StrictEcr | None = None) -> None:
         self.region = region
         self._clients: dict[str, Any] = {}
         self._role: str | None = None
+        self._strict = strict
+        """Where what moto lacks is seeded (service revisions, Batch jobs, Inspector)."""
+        self._ids = count(1)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -103,3 +108,74 @@ class Workloads:
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key=key, Body="\n".join(["# image URIs in use", *uris]).encode())
         return f"s3://{bucket}/{key}"
+
+    # -- what moto lacks, seeded into the strict local ECR --------------------------------------------
+
+    @property
+    def strict(self) -> StrictEcr:
+        if self._strict is None:
+            raise RuntimeError("Workloads(strict=local_ecr.strict) is needed to seed what moto lacks")
+        return self._strict
+
+    def service_revision(self, cluster: str, service: str, *images: tuple[str, str]) -> str:
+        """A new current revision of a service: (image as the task definition names it, the digest ECS
+        resolved it to) per container. Returns the revision ARN."""
+        (described,) = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{next(self._ids)}"
+        self.strict.service_revisions.setdefault(described["serviceArn"], []).append(arn)
+        self.strict.revisions[arn] = [
+            {"containerName": f"c{n}", "image": uri, "imageDigest": digest}
+            for n, (uri, digest) in enumerate(images)
+        ]
+        return arn
+
+    def retire_service_revisions(self, cluster: str, service: str) -> None:
+        """The service no longer runs any revision (deleted, or its revisions replaced)."""
+        (described,) = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+        self.strict.service_revisions.pop(described["serviceArn"], None)
+
+    def batch_multinode_job_definition(self, name: str, *ranges: dict[str, Any]) -> None:
+        self.client("batch").register_job_definition(
+            jobDefinitionName=name,
+            type="multinode",
+            nodeProperties={"numNodes": len(ranges), "mainNode": 0, "nodeRangeProperties": list(ranges)},
+        )
+
+    def batch_job(self, queue: str, name: str, status: str, **properties: Any) -> str:
+        """A job in `queue` with `status` and JobDetail fields such as container={"image": ...}."""
+        if queue not in self.strict.job_queues.setdefault(self.region, []):
+            self.strict.job_queues[self.region].append(queue)
+        job_id = f"job-{next(self._ids):04d}"
+        self.strict.jobs.setdefault(self.region, []).append(
+            {
+                "jobId": job_id,
+                "jobName": name,
+                "jobQueue": queue,
+                "status": status,
+                "startedAt": 0,
+                "jobDefinition": f"arn:aws:batch:{self.region}:{ACCOUNT_ID}:job-definition/{name}:1",
+                **properties,
+            }
+        )
+        return job_id
+
+    def inspector(self, status: str = "ENABLED") -> None:
+        """Inspector's ECR scanning status for the account in this region."""
+        self.strict.inspector_ecr_status[self.region] = status
+
+    def inspector_coverage(
+        self, repository: str, digest: str, *, in_use: int = 0, last_in_use: datetime | None = None
+    ) -> None:
+        image: dict[str, Any] = {"inUseCount": in_use}
+        if last_in_use is not None:
+            image["lastInUseAt"] = last_in_use.timestamp()
+        self.strict.inspector_coverage.setdefault(self.region, []).append(
+            {
+                "resourceType": "AWS_ECR_CONTAINER_IMAGE",
+                "resourceId": f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repository}/{digest}",
+                "accountId": ACCOUNT_ID,
+                "scanType": "PACKAGE",
+                "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
+                "resourceMetadata": {"ecrRepository": {"name": repository}, "ecrImage": image},
+            }
+        )

@@ -6,8 +6,12 @@
   configured region, never on `*`; a write that only one mode makes goes only to that mode's targets.
 - An explicit Deny blocks every write on any repository tagged `ecr-janitor:skip` = `true`, in any letter
   case, whatever the code does (defence in depth: the function also skips such repositories itself).
-- In-use detection reads ECS, Lambda and Batch. Their List*/Describe* calls are account-wide by nature
-  (ListClusters, ListFunctions, DescribeJobDefinitions have no resource-level permissions).
+- In-use detection reads ECS, Lambda, Batch and Amazon Inspector, read-only. Their List*/Describe* calls
+  are account-wide by nature (ListClusters, ListFunctions, DescribeJobDefinitions, ListCoverage have no
+  resource-level permissions). The second wave's reads (service revisions, queued Batch jobs,
+  Inspector) are on `*` too: whether IAM scopes ecs:DescribeServiceRevisions to a service-revision ARN
+  or batch:ListJobs to a job queue was not checked against the Service Authorization Reference, and a
+  wrong scope would withhold every deletion (fail closed) rather than widen anything.
 """
 
 from __future__ import annotations
@@ -44,6 +48,18 @@ SKIP_CONDITION_OPERATOR = "StringEqualsIgnoreCase"
 """IAM's exact match ignoring case (IAM User Guide, "IAM JSON policy elements: Condition operators"), so
 `True` and `TRUE` are denied by IAM as the code skips them (`ecr_janitor.run.repository`)."""
 
+IN_USE_SECOND_WAVE = (
+    # ECS service revisions: the digests a service's deployments resolved its tags to
+    "ecs:DescribeServiceRevisions",
+    # Batch jobs not yet finished, which keep the image of the revision they were submitted with
+    "batch:DescribeJobQueues",
+    "batch:ListJobs",
+    "batch:DescribeJobs",
+    # Amazon Inspector: is its ECR scanning on, and which images ECS tasks and EKS pods run
+    "inspector2:BatchGetAccountStatus",
+    "inspector2:ListCoverage",
+)
+"""Reads added for service revisions, unfinished Batch jobs and Inspector (all read-only)."""
 IN_USE_READ_ACTIONS = (
     "ecs:ListClusters",
     "ecs:ListTasks",
@@ -58,6 +74,7 @@ IN_USE_READ_ACTIONS = (
     "lambda:ListAliases",
     "lambda:GetFunction",
     "batch:DescribeJobDefinitions",
+    *IN_USE_SECOND_WAVE,
 )
 
 # -- where the function may write ---------------------------------------------------------------------

@@ -41,6 +41,11 @@ class Protect(CamelModel):
     targets); 0 means all."""
     extra_image_lists: list[StrictStr] = Field(default_factory=list)
     """`ssm:/parameter/name` or `s3://bucket/key`: image URIs in use where the janitor can't look."""
+    inspector: Literal["off", "auto", "required"] = "auto"
+    """Amazon Inspector's count of ECS tasks and EKS pods per image: `auto` uses it where Inspector's ECR
+    scanning is enabled, `required` withholds deletions where it isn't, `off` never asks."""
+    recently_in_use_days: StrictInt = Field(default=0, ge=0)
+    """Keep any image Inspector saw in use in the last N days (its `lastInUseAt`); 0: in use now only."""
 
     @field_validator("extra_image_lists")
     @classmethod
@@ -53,6 +58,16 @@ class Protect(CamelModel):
                 continue
             raise ValueError(f"{location!r} is neither ssm:NAME nor s3://BUCKET/KEY")
         return locations
+
+    @model_validator(mode="after")
+    def _inspector_needs_in_use(self) -> Self:
+        if not self.in_use and self.inspector == "required":
+            raise ValueError("inspector: required needs inUse: true (Inspector is an in-use source)")
+        if self.recently_in_use_days and (self.inspector == "off" or not self.in_use):
+            raise ValueError(
+                "recentlyInUseDays needs Inspector: set inspector to auto or required, and inUse to true"
+            )
+        return self
 
 
 class Execution(CamelModel):

@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from ecr_janitor.config import parse_config
 from infra import function as fn
-from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS
+from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS, IN_USE_SECOND_WAVE
 from tests.infra.cdk_support import MINIMAL_CONFIG, ROOT, Synth, Synthesized, arn
 
 DESTRUCTIVE = set(ECR_WRITE_ACTIONS)
@@ -227,3 +227,15 @@ def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: 
     objects = statements["ReadImageListObjects"]
     assert _actions(objects) == {"s3:GetObject"}
     assert [arn(r) for r in _resources(objects)] == ["arn:${AWS::Partition}:s3:::lists/eks.txt"]
+
+
+def test_the_second_wave_in_use_sources_are_read_only(default: Synthesized) -> None:
+    allowed = set().union(*(_actions(s) for s in _statements(default) if s["Effect"] == "Allow"))
+    assert set(IN_USE_SECOND_WAVE) <= allowed
+    assert {"ecs:DescribeServiceRevisions", "batch:ListJobs", "inspector2:ListCoverage"} <= allowed
+    verbs = {action.split(":", 1)[1] for action in IN_USE_SECOND_WAVE}
+    assert all(verb.startswith(("Describe", "List", "BatchGet")) for verb in verbs)
+    assert {a for a in allowed if a.startswith("inspector2:")} == {
+        "inspector2:BatchGetAccountStatus",
+        "inspector2:ListCoverage",
+    }

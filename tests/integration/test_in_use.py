@@ -112,7 +112,7 @@ def test_lambda_image_functions_protect_by_tag_and_by_digest(
 
     code, report = run(capsys, write_config(tmp_path))
 
-    assert code == 0
+    assert code == 0, report["inUseSourceFailures"]
     assert seeder.images_left("svc/fn") == {by_tag, by_digest}
     reasons = kept_reasons(report, "svc/fn")
     assert reasons[by_tag] == ("in-use", "in use by Lambda fn-tag:$LATEST")
@@ -191,11 +191,12 @@ def test_in_use_protection_can_be_turned_off(
     seeder.repository("svc/api")
     seeder.image("svc/api", pushed_at=OLD, tags=["v1"])
     workloads.batch_job_definition("nightly", image_uri("svc/api", tag="v1"))
-    calls_before = {s: local_ecr.strict.count(service=s) for s in ("ecs", "lambda", "batch")}
+    sources = ("ecs", "lambda", "batch", "inspector2")
+    calls_before = {s: local_ecr.strict.count(service=s) for s in sources}
     code, _ = run(capsys, write_config(tmp_path, protect={"inUse": False}))
     assert code == 0
     assert seeder.images_left("svc/api") == set()
-    assert {s: local_ecr.strict.count(service=s) for s in ("ecs", "lambda", "batch")} == calls_before
+    assert {s: local_ecr.strict.count(service=s) for s in sources} == calls_before
 
 
 def test_indexes_sharing_a_child(

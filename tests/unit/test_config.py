@@ -257,3 +257,29 @@ def test_in_use_windows_accept_zero_for_everything(revisions: int, ok: bool) -> 
         assert parse_config(doc).protect.task_definition_revisions == revisions
     else:
         assert "greater than or equal to 0" in problems_of(doc)[0]
+
+
+@pytest.mark.parametrize(
+    ("protect", "expected"),
+    [
+        ({"inspector": "sometimes"}, "protect.inspector: Input should be 'off', 'auto' or 'required'"),
+        ({"inspector": True}, "protect.inspector: Input should be 'off', 'auto' or 'required'"),
+        ({"recentlyInUseDays": "7"}, "protect.recentlyInUseDays: Input should be a valid integer"),
+        ({"recentlyInUseDays": -1}, "protect.recentlyInUseDays: Input should be greater than or equal to 0"),
+        ({"inspector": "required", "inUse": False}, "protect: inspector: required needs inUse: true"),
+        ({"inspector": "off", "recentlyInUseDays": 7}, "protect: recentlyInUseDays needs Inspector"),
+    ],
+)
+def test_inspector_settings_are_checked(protect: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({**config_document(), "protect": protect})
+    assert any(problem.startswith(expected) for problem in error.value.problems), error.value.problems
+
+
+def test_inspector_is_used_when_on_and_says_so_by_default() -> None:
+    protect = parse_config(config_document()).protect
+    assert (protect.inspector, protect.recently_in_use_days) == ("auto", 0)
+    chosen = parse_config(
+        {**config_document(), "protect": {"inspector": "required", "recentlyInUseDays": 14}}
+    )
+    assert (chosen.protect.inspector, chosen.protect.recently_in_use_days) == ("required", 14)

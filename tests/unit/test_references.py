@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ecr_janitor.core.model import Repository
-from ecr_janitor.core.references import ImageReference, parse_image_list, parse_image_uri, pinned_images
+from ecr_janitor.core.references import (
+    ImageReference,
+    UnreadableReference,
+    parse_image_list,
+    parse_image_uri,
+    pinned_images,
+)
 from tests.factories import digest, image
 
 D = "sha256:" + "ab" * 32
@@ -33,6 +39,34 @@ REPO = Repository("team/api", "arn:aws:ecr:us-east-1:123456789012:repository/tea
             ("x", "1", None, "123456789012", "cn-north-1"),
         ),
         ("123456789012.dkr-ecr.eu-west-1.on.aws/x:1", ("x", "1", None, "123456789012", "eu-west-1")),
+        # an explicit port
+        (f"{HOST}:443/team/api:v1", ("team/api", "v1", None, "123456789012", "us-east-1")),
+        (f"{HOST}:443/team/api@{D}", ("team/api", None, D, "123456789012", "us-east-1")),
+        # every partition's DNS suffix (botocore partitions.json)
+        (
+            "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov/x:1",
+            ("x", "1", None, "123456789012", "us-iso-east-1"),
+        ),
+        (
+            "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov/x:1",
+            ("x", "1", None, "123456789012", "us-isob-east-1"),
+        ),
+        (
+            "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk/x:1",
+            ("x", "1", None, "123456789012", "eu-isoe-west-1"),
+        ),
+        (
+            "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov/x:1",
+            ("x", "1", None, "123456789012", "us-isof-south-1"),
+        ),
+        (
+            "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu/x:1",
+            ("x", "1", None, "123456789012", "eusc-de-east-1"),
+        ),
+        (
+            "123456789012.dkr.ecr.US-EAST-1.AMAZONAWS.COM/x:1",
+            ("x", "1", None, "123456789012", "us-east-1"),
+        ),
         (" team/api:v1 ", ("team/api", "v1", None, None, None)),
         ("docker.io/library/nginx:latest", None),
         ("public.ecr.aws/lambda/python:3.14", None),
@@ -48,7 +82,7 @@ def test_parse_image_uri(
     if expected is None:
         assert reference is None
     else:
-        assert reference is not None
+        assert isinstance(reference, ImageReference)
         assert (
             reference.repository,
             reference.tag,
@@ -58,9 +92,34 @@ def test_parse_image_uri(
         ) == expected
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "12345.dkr.ecr.us-east-1.amazonaws.com/team/api:v1",  # an account of 5 digits
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com:https/team/api:v1",  # a port that isn't one
+        "123456789012.dkr.ecr.useast1.amazonaws.com/team/api:v1",  # not a region
+        "123456789012.dkr.ecr.us-east-1.amazonaws.co/team/api:v1",  # not a partition's suffix
+        "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/team/api:v1",  # a scheme
+        f"{HOST}/team/api:v1 ",  # fine: stripped
+        f"{HOST}/team/api:v1 extra",
+        f"{HOST}/team/api:bad tag",
+        "123456789012.dkr-ecr.eu-west-1.on.aws:8443/team/api:*",
+        "registry.amazonaws.com/team/api:v1",
+    ],
+)
+def test_a_uri_that_looks_like_ecr_but_does_not_parse_is_reported_not_ignored(uri: str) -> None:
+    reference = parse_image_uri(uri, "ECS task definition api:3")
+    if uri.endswith("v1 "):  # the control: the same URI, well formed, parses
+        assert isinstance(reference, ImageReference)
+        return
+    assert reference == UnreadableReference(uri.strip(), "ECS task definition api:3")
+    assert uri.strip() in reference.describe()
+    assert "ECS task definition api:3" in reference.describe()
+
+
 def ref(uri: str, holder: str = "ECS service prod/api") -> ImageReference:
     reference = parse_image_uri(uri, holder)
-    assert reference is not None
+    assert isinstance(reference, ImageReference)
     return reference
 
 

@@ -1,13 +1,43 @@
-"""The image references workloads hold: ECS, Lambda, Batch, and lists of extra image URIs.
+"""The image references workloads hold: ECS, Lambda, Batch, Amazon Inspector, and lists of extra URIs.
 
 Read once per run, before any deletion, from every configured region. A source that can't be read
 is reported as a failure; the janitor then deletes nothing in any region, because a partial view of
-what runs could make an image in use look unused.
+what runs could make an image in use look unused. So is a URI that looks like ECR but doesn't parse.
+
+The fields read, walked in botocore's service models (ecs 2014-11-13, batch 2016-08-10, inspector2
+2020-06-08):
+
+- ECS. Tasks: ListTasks(desiredStatus RUNNING, which includes PENDING) -> DescribeTasks (100 a call)
+  `tasks[].containers[].image` and `.imageDigest` (the digest the task really runs), and its task
+  definition. Services: DescribeServices (10 a call) `deployments[].taskDefinition`,
+  `taskSets[].taskDefinition`, and `currentServiceRevisions[].arn`: the service revisions the service
+  runs. `Deployment` and `TaskSet` carry no revision ARN in the model; the service does. ECS resolves a
+  tag to a digest once per deployment and launches every later task of it by that digest, so a service
+  scaled to 0 after its tag moved still needs that digest: DescribeServiceRevisions (at most 20 ARNs a
+  call) `serviceRevisions[].containerImages[].image` / `.imageDigest`, and any `failures[]` is a source
+  failure. (ListServiceDeployments would cost a call per service and adds no revision that is not
+  current.) Task sets (CODE_DEPLOY, EXTERNAL) have no revision link in the model: their task definition
+  and their running tasks' digests are what can be read. Task definitions:
+  `containerDefinitions[].image` of the newest `taskDefinitionRevisions` ACTIVE revisions per family.
+- Batch. Job definitions (DescribeJobDefinitions, ACTIVE) and jobs not yet finished (DescribeJobQueues,
+  then ListJobs per queue for SUBMITTED, PENDING, RUNNABLE, STARTING and RUNNING, then DescribeJobs, 100
+  ids a call): every image field of `JobDefinition` and `JobDetail`: `containerProperties.image` (a job:
+  `container.image`), `ecsProperties.taskProperties[].containers[].image`,
+  `eksProperties.podProperties.{containers,initContainers}[].image`, and the same three under each
+  `nodeProperties.nodeRangeProperties[]` (`container`, `ecsProperties`, `eksProperties`). A queued job
+  keeps the image of the revision it was submitted with, even after that revision is deregistered.
+  PENDING also holds array parents whose children run.
+- Inspector. BatchGetAccountStatus `accounts[].resourceState.ecr.status` (ENABLED or not; an account in
+  `failedAccounts` is a failure), then ListCoverage (filterCriteria.resourceType EQUALS
+  AWS_ECR_CONTAINER_IMAGE, 200 a page) `coveredResources[]`: `resourceId` (ends in the digest),
+  `accountId`, `resourceMetadata.ecrRepository.name`, `resourceMetadata.ecrImage.inUseCount` and
+  `.lastInUseAt` (core/inspector.py decides).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -15,12 +45,37 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from ecr_janitor.adapters.clients import error_code, error_message
 from ecr_janitor.config import Protect
-from ecr_janitor.core.model import ALL_REGIONS, SourceFailure
-from ecr_janitor.core.references import ImageReference, InUseSnapshot, parse_image_list, parse_image_uri
+from ecr_janitor.core.inspector import ECR_IMAGE, inspector_reference
+from ecr_janitor.core.model import ALL_REGIONS, InspectorUse, SourceFailure
+from ecr_janitor.core.references import (
+    ImageReference,
+    InUseSnapshot,
+    UnreadableReference,
+    parse_image_list,
+    parse_image_uri,
+)
 
 ClientFactory = Callable[[str, str], Any]
+Found = ImageReference | UnreadableReference
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
+DESCRIBE_SERVICE_REVISIONS_BATCH = 20
+DESCRIBE_JOBS_BATCH = 100
+UNFINISHED_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+COVERAGE_PAGE = 200
+UNREADABLE_URI = "UnreadableImageUri"
+
+
+class SourceUnreadable(Exception):
+    """A source answered, but not completely (a revision ECS couldn't describe, an unknown status)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InspectorNotEnabled(SourceUnreadable):
+    """`protect.inspector: required`, and Inspector's ECR scanning is not enabled in the region."""
 
 
 class InUseReader:
@@ -28,9 +83,11 @@ class InUseReader:
         self._client_for = client_for
         self._settings = settings
 
-    def read(self, regions: Sequence[str], home_region: str) -> InUseSnapshot:
+    def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
+        """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
         snapshot = InUseSnapshot()
-        sources: list[tuple[str, str, Callable[[], Iterable[ImageReference]]]] = []
+        sources: list[tuple[str, str, Callable[[], Iterable[Found]]]] = []
+        inspector = self._settings.in_use and self._settings.inspector != "off"
         if self._settings.in_use:
             for region in regions:
                 sources += [
@@ -38,23 +95,32 @@ class InUseReader:
                     (region, "Lambda", partial(self._lambda, region)),
                     (region, "Batch", partial(self._batch, region)),
                 ]
+                if inspector:
+                    sources.append((region, "Inspector", partial(self._inspector, region, now, snapshot)))
+        if not inspector:
+            snapshot.inspector += [InspectorUse(region, used=False, status="OFF") for region in regions]
         for location in self._settings.extra_image_lists:
             sources.append(
                 (ALL_REGIONS, f"image list {location}", partial(self._extra, location, home_region))
             )
         for region, source, read in sources:
             try:
-                snapshot.references.extend(read())
+                found = list(read())
             # Any surprise while reading a source must withhold deletions, never crash the run or be ignored.
             except Exception as error:
-                snapshot.failures.append(
-                    SourceFailure(region, source, error_code(error), error_message(error))
-                )
+                code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
+                snapshot.failures.append(SourceFailure(region, source, code, error_message(error)))
+                continue
+            snapshot.references += [r for r in found if isinstance(r, ImageReference)]
+            unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
+            snapshot.failures += [
+                SourceFailure(region, source, UNREADABLE_URI, r.describe()) for r in unreadable
+            ]
         return snapshot
 
     # -- ECS ------------------------------------------------------------------------------------------
 
-    def _ecs(self, region: str) -> list[ImageReference]:
+    def _ecs(self, region: str) -> list[Found]:
         ecs = self._client_for("ecs", region)
         definitions: dict[str, dict[str, Any]] = {}
 
@@ -63,11 +129,13 @@ class InUseReader:
                 definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
             return definitions[arn]
 
-        def from_definition(arn: str, holder: str) -> Iterator[ImageReference]:
+        def from_definition(arn: str, holder: str) -> Iterator[Found]:
             for container in definition(arn).get("containerDefinitions", []):
                 yield from _parsed([container.get("image")], holder)
 
-        references: list[ImageReference] = []
+        references: list[Found] = []
+        revisions: dict[str, str] = {}
+        """Service revision ARN -> who runs it."""
         for cluster in _pages(ecs, "list_clusters", "clusterArns"):
             cluster_name = cluster.rsplit("/", 1)[-1]
             tasks = list(_pages(ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING"))
@@ -92,6 +160,9 @@ class InUseReader:
                     }
                     for arn in sorted(arns):
                         references += from_definition(arn, holder)
+                    for arn in (r["arn"] for r in service.get("currentServiceRevisions", []) if r.get("arn")):
+                        revisions[arn] = f"{holder} revision {arn.rsplit('/', 1)[-1]}"
+        references += _service_revision_images(ecs, revisions)
         keep = self._settings.task_definition_revisions
         for family in _pages(ecs, "list_task_definition_families", "families", status="ACTIVE"):
             newest: list[str] = []
@@ -114,9 +185,9 @@ class InUseReader:
 
     # -- Lambda ---------------------------------------------------------------------------------------
 
-    def _lambda(self, region: str) -> list[ImageReference]:
+    def _lambda(self, region: str) -> list[Found]:
         client = self._client_for("lambda", region)
-        references: list[ImageReference] = []
+        references: list[Found] = []
         for function in _pages(client, "list_functions", "Functions"):
             if function.get("PackageType") != "Image":
                 continue
@@ -140,17 +211,61 @@ class InUseReader:
 
     # -- Batch ----------------------------------------------------------------------------------------
 
-    def _batch(self, region: str) -> list[ImageReference]:
+    def _batch(self, region: str) -> list[Found]:
         client = self._client_for("batch", region)
-        references: list[ImageReference] = []
+        references: list[Found] = []
         for job in _pages(client, "describe_job_definitions", "jobDefinitions", status="ACTIVE"):
             holder = f"Batch job definition {job['jobDefinitionName']}:{job.get('revision', '?')}"
             references += _parsed(_batch_images(job), holder)
+        for queue in _pages(client, "describe_job_queues", "jobQueues"):
+            jobs = [
+                summary["jobId"]
+                for status in UNFINISHED_JOB_STATUSES
+                for summary in _pages(
+                    client, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueArn"], jobStatus=status
+                )
+            ]
+            for chunk in _chunks(list(dict.fromkeys(jobs)), DESCRIBE_JOBS_BATCH):
+                for job in client.describe_jobs(jobs=chunk)["jobs"]:
+                    holder = f"Batch job {queue['jobQueueName']}/{job['jobName']} ({job.get('status', '?')})"
+                    references += _parsed(_batch_images(job), holder)
         return references
+
+    # -- Amazon Inspector -----------------------------------------------------------------------------
+
+    def _inspector(self, region: str, now: datetime, snapshot: InUseSnapshot) -> list[Found]:
+        client = self._client_for("inspector2", region)
+        status = _ecr_scanning_status(client)
+        if status != "ENABLED":
+            if self._settings.inspector == "required":
+                raise InspectorNotEnabled(
+                    "InspectorNotEnabled",
+                    f"protect.inspector is required, but Inspector's ECR scanning is {status} here",
+                )
+            snapshot.inspector.append(InspectorUse(region, used=False, status=status))
+            return []
+        found: list[Found] = []
+        covered = 0
+        coverage = _pages(
+            client,
+            "list_coverage",
+            "coveredResources",
+            filterCriteria={"resourceType": [{"comparison": "EQUALS", "value": ECR_IMAGE}]},
+            PaginationConfig={"PageSize": COVERAGE_PAGE},
+        )
+        for resource in coverage:
+            covered += 1
+            reference = inspector_reference(
+                resource, region=region, now=now, recent_days=self._settings.recently_in_use_days
+            )
+            if reference is not None:
+                found.append(reference)
+        snapshot.inspector.append(InspectorUse(region, True, status, covered=covered, pinned=len(found)))
+        return found
 
     # -- extra lists ----------------------------------------------------------------------------------
 
-    def _extra(self, location: str, home_region: str) -> list[ImageReference]:
+    def _extra(self, location: str, home_region: str) -> list[Found]:
         if location.startswith("ssm:"):
             provider = SSMProvider(boto3_client=self._client_for("ssm", home_region))
             text = str(provider.get(location.removeprefix("ssm:"), max_age=0))
@@ -161,18 +276,66 @@ class InUseReader:
         return list(_parsed(parse_image_list(text), f"image list {location}"))
 
 
+def _service_revision_images(ecs: Any, revisions: dict[str, str]) -> list[Found]:
+    """The images and resolved digests of service revisions (ARN -> holder), 20 ARNs a call."""
+    found: list[Found] = []
+    for chunk in _chunks(sorted(revisions), DESCRIBE_SERVICE_REVISIONS_BATCH):
+        answer = ecs.describe_service_revisions(serviceRevisionArns=chunk)
+        for failure in answer.get("failures", []):
+            raise SourceUnreadable(
+                "ServiceRevisionUnreadable",
+                f"ECS could not describe service revision {failure.get('arn')} "
+                f"({failure.get('reason', '?')}: {failure.get('detail', '')})",
+            )
+        for revision in answer.get("serviceRevisions", []):
+            holder = revisions.get(revision.get("serviceRevisionArn", ""), "ECS service revision")
+            for container in revision.get("containerImages", []):
+                image, digest = container.get("image"), container.get("imageDigest")
+                if digest and not image:  # a digest we can't place in a repository: don't guess
+                    found.append(UnreadableReference(f"{container.get('containerName')}@{digest}", holder))
+                found += _parsed([image], holder)
+                found += _pinned_digest(image, digest, holder)
+    return found
+
+
+def _ecr_scanning_status(inspector: Any) -> str:
+    """This account's status of Inspector's ECR scanning in the client's region (ENABLED, DISABLED, ...)."""
+    answer = inspector.batch_get_account_status()
+    for failed in answer.get("failedAccounts", []):
+        raise SourceUnreadable(
+            str(failed.get("errorCode") or "InspectorStatusUnknown"),
+            f"Inspector's account status could not be read: {failed.get('errorMessage', '')}",
+        )
+    accounts = answer.get("accounts", [])
+    if not accounts:
+        raise SourceUnreadable("InspectorStatusUnknown", "Inspector returned no account status")
+    return str(accounts[0].get("resourceState", {}).get("ecr", {}).get("status") or "UNKNOWN")
+
+
 def _batch_images(job: dict[str, Any]) -> list[str | None]:
-    images: list[str | None] = [job.get("containerProperties", {}).get("image")]
+    """Every image field of a Batch JobDefinition or JobDetail, also under multi-node ranges."""
+    images: list[str | None] = [
+        job.get("containerProperties", {}).get("image"),
+        job.get("container", {}).get("image"),
+        *_task_and_pod_images(job),
+    ]
     for node in job.get("nodeProperties", {}).get("nodeRangeProperties", []):
-        images.append(node.get("container", {}).get("image"))
-    for task in job.get("ecsProperties", {}).get("taskProperties", []):
-        images += [c.get("image") for c in task.get("containers", [])]
-    pod = job.get("eksProperties", {}).get("podProperties", {})
-    images += [c.get("image") for c in pod.get("containers", []) + pod.get("initContainers", [])]
+        images += [node.get("container", {}).get("image"), *_task_and_pod_images(node)]
     return images
 
 
-def _parsed(uris: Iterable[str | None], holder: str) -> Iterator[ImageReference]:
+def _task_and_pod_images(properties: dict[str, Any]) -> list[str | None]:
+    """`ecsProperties` and `eksProperties`, which a job, a job definition and a node range all have."""
+    images = [
+        container.get("image")
+        for task in properties.get("ecsProperties", {}).get("taskProperties", [])
+        for container in task.get("containers", [])
+    ]
+    pod = properties.get("eksProperties", {}).get("podProperties", {})
+    return images + [c.get("image") for c in pod.get("containers", []) + pod.get("initContainers", [])]
+
+
+def _parsed(uris: Iterable[str | None], holder: str) -> Iterator[Found]:
     for uri in uris:
         if uri:
             reference = parse_image_uri(uri, holder)
@@ -180,13 +343,14 @@ def _parsed(uris: Iterable[str | None], holder: str) -> Iterator[ImageReference]
                 yield reference
 
 
-def _pinned_digest(image: str | None, digest: str | None, holder: str) -> list[ImageReference]:
-    """ECS reports the digest a task really runs, even when its image names only a tag."""
+def _pinned_digest(image: str | None, digest: str | None, holder: str) -> list[Found]:
+    """ECS reports the digest a task (or a service revision) really runs, even when its image names
+    only a tag."""
     if not image or not digest:
         return []
     reference = parse_image_uri(image, holder)
-    if reference is None:
-        return []
+    if not isinstance(reference, ImageReference):
+        return []  # an unreadable URI is reported once, by _parsed
     return [ImageReference(reference.repository, None, digest, reference.account, reference.region, holder)]
 
 

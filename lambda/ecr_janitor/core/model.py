@@ -111,3 +111,27 @@ class RegionFailure:
     region: str
     code: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class InspectorUse:
+    """How one region's Inspector signal was used in this run, for the report either way."""
+
+    region: str
+    used: bool
+    status: str
+    """Inspector's ECR scanning status for the account (ENABLED, DISABLED, …), or OFF (not asked)."""
+    covered: int = 0
+    """ECR images Inspector's coverage listed."""
+    pinned: int = 0
+    """Of those, the images in use now or within recentlyInUseDays: kept."""
+
+    def describe(self) -> str:
+        if self.status == "OFF":
+            return f"Inspector in {self.region}: not used (off in protect: inspector off, or inUse false)"
+        if not self.used:
+            return f"Inspector in {self.region}: not used (ECR scanning is {self.status} for the account)"
+        return (
+            f"Inspector in {self.region}: used, {self.covered} images covered, "
+            f"{self.pinned} in use or recently in use"
+        )

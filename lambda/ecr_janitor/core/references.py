@@ -12,10 +12,32 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ecr_janitor.core.model import Image, Repository, SourceFailure
+from ecr_janitor.core.model import Image, InspectorUse, Repository, SourceFailure
 
+# The registry host of every partition: `<account>.dkr.ecr[-fips].<region>.<DNS suffix>`, with the DNS
+# suffixes of botocore's partitions.json (aws, aws-us-gov: amazonaws.com; aws-cn: amazonaws.com.cn;
+# aws-eusc: amazonaws.eu; aws-iso: c2s.ic.gov; aws-iso-b: sc2s.sgov.gov; aws-iso-e: cloud.adc-e.uk;
+# aws-iso-f: csp.hci.ic.gov), and the dual-stack form the ECR user guide documents for Docker and OCI
+# clients, `<account>.dkr-ecr.<region>.on.aws`. A port (`:443`) may follow.
+ECR_DNS_SUFFIXES = (
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "amazonaws.eu",
+    "c2s.ic.gov",
+    "sc2s.sgov.gov",
+    "cloud.adc-e.uk",
+    "csp.hci.ic.gov",
+    "on.aws",
+)
 _ECR_HOST = re.compile(
-    r"^(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|on\.aws)$"
+    r"^(?P<account>\d{12})\.dkr[.-]ecr(?:-fips)?\.(?P<region>[a-z]{2,}(?:-[a-z]+)+-\d+)\."
+    rf"(?:{'|'.join(re.escape(suffix) for suffix in ECR_DNS_SUFFIXES)})(?::\d{{1,5}})?$"
+)
+# What makes a host look like an ECR registry even when it doesn't parse as one (a typo, a form AWS
+# adds later): such a reference is not ignored but reported, and deletions wait until it is understood.
+_LOOKS_LIKE_ECR = re.compile(
+    r"\.dkr\.ecr|dkr-ecr|\.amazonaws\.com|\.on\.aws"
+    rf"|{'|'.join(re.escape('.' + suffix) for suffix in ECR_DNS_SUFFIXES)}"
 )
 _REFERENCE = re.compile(
     r"^(?:(?P<host>[^/]+)/)?(?P<name>[^:@]+)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}))?"
@@ -42,25 +64,45 @@ class ImageReference:
         )
 
 
-def parse_image_uri(uri: str, holder: str) -> ImageReference | None:
-    """The reference, or None when the URI names another registry (Docker Hub, ghcr.io, public ECR)."""
-    match = _REFERENCE.match(uri.strip())
+@dataclass(frozen=True, slots=True)
+class UnreadableReference:
+    """A URI whose host looks like an ECR registry but that doesn't parse as an image in one. It may name
+    an image here: the adapter reports it as a source failure, which withholds deletions."""
+
+    uri: str
+    holder: str
+
+    def describe(self) -> str:
+        return f"{self.holder} holds {self.uri!r}, which looks like an ECR image but can't be parsed"
+
+
+def parse_image_uri(uri: str, holder: str) -> ImageReference | UnreadableReference | None:
+    """The reference; None when the URI names another registry (Docker Hub, ghcr.io, public ECR); an
+    UnreadableReference when it looks like ECR but doesn't parse (fail closed, never ignored)."""
+    text = uri.strip()
+    match = _REFERENCE.match(text)
     if match is None:
-        return None
-    host = match.group("host")
-    account = region = None
-    if host is not None and ("." in host or ":" in host or host == "localhost"):
-        ecr = _ECR_HOST.match(host.lower())
-        if ecr is None:
-            return None
-        account, region = ecr.group("account"), ecr.group("region")
-    elif host is not None:
+        return UnreadableReference(text, holder) if _looks_like_ecr(text) else None
+    host, name, tag, digest = match.group("host", "name", "tag", "digest")
+    if host is None:
+        return ImageReference(name, tag, digest, None, None, holder)
+    if not _is_registry(host):
         # `team/app` without a registry host: the first path part belongs to the repository name.
-        name = f"{host}/{match.group('name')}"
-        return ImageReference(name, match.group("tag"), match.group("digest"), None, None, holder)
-    return ImageReference(
-        match.group("name"), match.group("tag"), match.group("digest"), account, region, holder
-    )
+        return ImageReference(f"{host}/{name}", tag, digest, None, None, holder)
+    ecr = _ECR_HOST.match(host.lower())
+    if ecr is None:
+        return UnreadableReference(text, holder) if _looks_like_ecr(text) else None
+    return ImageReference(name, tag, digest, ecr.group("account"), ecr.group("region"), holder)
+
+
+def _is_registry(host: str) -> bool:
+    """Docker's rule: the first path part is a registry host when it has a dot or a port, or is localhost."""
+    return "." in host or ":" in host or host == "localhost"
+
+
+def _looks_like_ecr(uri: str) -> bool:
+    """Anywhere in the URI, so that `https://<account>.dkr.ecr…/app` or a stray character is caught too."""
+    return _LOOKS_LIKE_ECR.search(uri.lower()) is not None
 
 
 def pinned_images(
@@ -100,6 +142,8 @@ class InUseSnapshot:
 
     references: list[ImageReference] = field(default_factory=list)
     failures: list[SourceFailure] = field(default_factory=list)
+    inspector: list[InspectorUse] = field(default_factory=list)
+    """Per region, whether Amazon Inspector's in-use signal was used, and why not."""
 
     @property
     def withholds_deletions(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from ecr_janitor.core.model import DeleteFailure, RegionFailure, SourceFailure
+from ecr_janitor.core.model import DeleteFailure, InspectorUse, RegionFailure, SourceFailure
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision
 from ecr_janitor.observability import logger
@@ -91,6 +91,11 @@ def region_failed(failure: RegionFailure) -> None:
 
 def source_failed(failure: SourceFailure) -> None:
     _failure(logger.error, "in-use source not read; deletions withheld", "in_use_source_failure", failure)
+
+
+def inspector_use(use: InspectorUse) -> None:
+    """Whether Inspector's in-use signal counted in a region, stated either way."""
+    _line(logger.info, use.describe(), "inspector", **asdict(use))
 
 
 def _failure(

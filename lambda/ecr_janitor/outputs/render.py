@@ -78,6 +78,8 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
             lines.append(f"  {r.repository.name} {d.image.digest[:19]}…{tags}: {d.reason.detail}")
         if len(protected) > PROTECTED_SHOWN:
             lines.append(f"  … and {len(protected) - PROTECTED_SHOWN} more (see --json)")
+    if report.inspector:
+        lines += ["", *(use.describe() for use in report.inspector)]
     if config is not None:
         lines += ["", *_legend(report, config)]
     lines += ["", *_totals(report)]
@@ -287,6 +289,16 @@ def report_json(report: RunReport) -> dict[str, Any]:
             for f in report.in_use_failures
         ],
         "resume": dict(report.resume),
+        "inspector": [
+            {
+                "region": use.region,
+                "used": use.used,
+                "status": use.status,
+                "imagesCovered": use.covered,
+                "imagesInUse": use.pinned,
+            }
+            for use in report.inspector
+        ],
         "repositories": [_repository_json(r) for r in report.repositories],
     }
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from ecr_janitor.core.model import DeleteFailure, DeleteResult, RegionFailure, Repository, SourceFailure
+from ecr_janitor.core.model import (
+    DeleteFailure,
+    DeleteResult,
+    InspectorUse,
+    RegionFailure,
+    Repository,
+    SourceFailure,
+)
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, RepositoryPlan
 
@@ -214,6 +221,8 @@ class RunReport:
     failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
     in_use_failures: list[SourceFailure] = field(default_factory=list)
+    inspector: list[InspectorUse] = field(default_factory=list)
+    """Per region, whether Amazon Inspector's in-use signal counted, and why not."""
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)

@@ -115,11 +115,14 @@ def begin(
     return RunRequest(command, dry_run, reason, regions, now, deadline=deadline, details=details)
 
 
-def read_in_use(config: Config, regions: Sequence[str]) -> InUseSnapshot:
-    """Every workload reference of `regions` (and the extra lists), with each unreadable source logged."""
-    snapshot = InUseReader(clients.client, config.protect).read(regions, home_region(regions))
+def read_in_use(config: Config, regions: Sequence[str], now: datetime) -> InUseSnapshot:
+    """Every workload reference of `regions` (and the extra lists), with each unreadable source logged,
+    and whether Inspector's signal was used in each region. `now` is the run's (recentlyInUseDays)."""
+    snapshot = InUseReader(clients.client, config.protect).read(regions, home_region(regions), now)
     for failure in snapshot.failures:
         audit.source_failed(failure)
+    for use in snapshot.inspector:
+        audit.inspector_use(use)
     return snapshot
 
 
@@ -165,7 +168,7 @@ def covered(
 
 def run_on_aws(config: Config, request: RunRequest) -> RunReport:
     """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
-    in_use = read_in_use(config, request.regions)
+    in_use = read_in_use(config, request.regions, request.now)
     return run(config, request, lambda region: registry_for(config, region), in_use)
 
 
@@ -182,6 +185,7 @@ def run(
         regions=list(request.regions),
         details=request.details,
         in_use_failures=list(in_use.failures),
+        inspector=list(in_use.inspector),
     )
     references = references_by_repository(in_use.references)
     for region in request.regions:

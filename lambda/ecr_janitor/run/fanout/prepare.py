@@ -123,7 +123,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             clients.client("stepfunctions", home), step.state_machine_arn, step.execution_arn, started_at
         )
     store = run_store(home, step.run_id)
-    in_use = janitor.read_in_use(config, regions)
+    in_use = janitor.read_in_use(config, regions, request.now)
     store.put_in_use(in_use)
 
     with tempfile.TemporaryFile() as file:
@@ -151,6 +151,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "carriedOver": listing.carried_over,
             "regionFailures": region_failures,
             "inUseSourceFailures": [asdict(f) for f in in_use.failures],
+            "inspector": [asdict(use) for use in in_use.inspector],
         },
     )
     logger.info(
