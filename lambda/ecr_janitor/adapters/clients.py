@@ -24,7 +24,7 @@ AWS_ERRORS = (ClientError, BotoCoreError)
 
 CONNECT_TIMEOUT_SECONDS = 5
 """An endpoint that doesn't accept a connection within 5 s is down or unreachable (botocore's default is
-60 s, which with 10 attempts kept a run silent for many minutes)."""
+60 s, which with 11 attempts a call kept a run silent for many minutes)."""
 READ_TIMEOUT_SECONDS = 60
 """A page of 1000 image details or a batch of 100 deletions is answered within seconds; 60 s leaves a
 throttled or slow ECR room without hanging a run."""
