@@ -1,10 +1,11 @@
 """A local ECR for tests, `make demo` and `make bench`: moto's server, made as strict as the real ECR.
 
-moto is lenient where the janitor must not be (DESIGN.md, Testing rules): it doesn't paginate, ignores
-the tagStatus filter, takes more than 100 ids per BatchDeleteImage, leaves deleted untagged digests out
-of the BatchDeleteImage answer and has no lastRecordedPullTime. `StrictEcr` is a WSGI layer in front of
-moto's server that behaves like ECR on each of those points. It also counts every ECR call, can add a
-fixed latency per request, and injects faults (throttling, access denied, refused deletions) on demand.
+moto is lenient where the janitor must not be, and no test may pass because the fake is lenient (README,
+Development): it doesn't paginate, ignores the tagStatus filter, takes more than 100 ids per
+BatchDeleteImage, leaves deleted untagged digests out of the BatchDeleteImage answer and has no
+lastRecordedPullTime. `StrictEcr` is a WSGI layer in front of moto's server that behaves like ECR on each
+of those points. It also counts every ECR call, can add a fixed latency per request, and injects faults
+(throttling, access denied, refused deletions) on demand.
 """
 
 from __future__ import annotations

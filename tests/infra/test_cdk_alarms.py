@@ -18,7 +18,7 @@ def _alarms(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_seven_alarms(default: Synthesized) -> None:
+def test_the_eight_alarms(default: Synthesized) -> None:
     assert sorted(_alarms(default)) == [
         "DeleteFailures",
         "DurationNearTimeout",
@@ -26,6 +26,7 @@ def test_the_seven_alarms(default: Synthesized) -> None:
         "FunctionErrors",
         "InUseSourcesFailed",
         "NoRecentRun",
+        "PoliciesHeld",
         "RepositoriesFailed",
     ]
 
@@ -40,7 +41,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(default: Synthe
 
 def test_janitor_failures_alarm_on_the_first_one(default: Synthesized) -> None:
     alarms = _alarms(default)
-    for name in ("RepositoriesFailed", "DeleteFailures", "InUseSourcesFailed"):
+    for name in ("RepositoriesFailed", "DeleteFailures", "InUseSourcesFailed", "PoliciesHeld"):
         alarm = alarms[name]
         assert alarm["Namespace"] == METRICS_NAMESPACE
         assert alarm["MetricName"] == name

@@ -121,7 +121,8 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
         deleteFailures=len(r.delete_failures),
     )
     if policy is not None:
-        written = "" if policy.status in (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED) else policy.written
+        unwritten = (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED, PolicyStatus.HELD)
+        written = "" if policy.status in unwritten else policy.written
         key = {
             (PolicyStatus.CREATED, True): "policiesCreated",
             (PolicyStatus.UPDATED, True): "policiesUpdated",
@@ -129,6 +130,7 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
             (PolicyStatus.UPDATED, False): "policiesToUpdate",
             (PolicyStatus.UNCHANGED, ""): "policiesUnchanged",
             (PolicyStatus.DRIFTED, ""): "policyDrift",
+            (PolicyStatus.HELD, ""): "policiesHeld",
         }[(policy.status, written)]
         counts[key] += 1
         counts["previewImagesAtRisk"] += len(policy.at_risk)
@@ -162,6 +164,8 @@ TOTAL_KEYS = (
     "previewImagesExpirable",
     "previewBytesExpirable",
     "previewImagesAtRisk",
+    # onRisk: hold (propagate policies not written because ECR would expire protected images)
+    "policiesHeld",
 )
 
 
