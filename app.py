@@ -2,6 +2,7 @@
 """The CDK app: validate the janitor's config, stage the function code with it, build the stack.
 
     npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC
+    npx cdk deploy -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
     npx cdk deploy -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=ops@example.com
     npx cdk deploy -c fanOut=true -c fanOutConcurrency=4   # very large registries: Step Functions fan-out
 
@@ -47,6 +48,7 @@ def main() -> int:
             config=config,
             code_dir=stage_function_code(config, destination=Path(staging) / "code"),
             schedule=settings.schedule,
+            schedule_timezone=settings.schedule_timezone,
             alarm_email=settings.alarm_email,
             fan_out=settings.fan_out,
             eks_clusters=settings.eks_clusters,

@@ -45,6 +45,9 @@ LAST_RUN: tuple[MetricSpec, ...] = (
     c.BYTES_EXPIRABLE,
     c.BYTES_RECLAIMED,
     c.RUN_DURATION,
+    # onRisk: hold
+    c.POLICIES_HELD,
+    c.POLICY_IMAGES_AT_RISK,
     # -- the archive storage class --
     c.IMAGES_ARCHIVABLE,
     c.IMAGES_ARCHIVED,
@@ -96,6 +99,12 @@ PANELS: tuple[GraphPanel, ...] = (
         "Lifecycle policies (propagate mode)",
         (c.POLICIES_CREATED, c.POLICIES_UPDATED, c.POLICY_DRIFT),
         right=(c.POLICIES_UNCHANGED,),
+    ),
+    # onRisk: hold
+    GraphPanel(
+        "Lifecycle policies held (ECR would expire images the janitor protects)",
+        (c.POLICIES_HELD,),
+        right=(c.POLICY_IMAGES_AT_RISK,),
     ),
 )
 

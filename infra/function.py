@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnDynamicReference,
+    CfnDynamicReferenceService,
+    Duration,
+    RemovalPolicy,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -17,7 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from ecr_janitor.config import Eks
+from ecr_janitor.config import Eks, Target
 from ecr_janitor.constants import (
     CONFIG_FILE_NAME,
     ENV_CONFIG_PATH,
@@ -28,7 +35,7 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import janitor_statements, vpc_access_statement
+from infra.permissions import WILDCARD, janitor_statements, vpc_access_statement, write_scopes
 from infra.settings import VpcSettings
 
 HANDLER = "ecr_janitor.handler.handler"
@@ -36,16 +43,17 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 """The newest Python runtime aws-cdk-lib 2.275.0 knows (cdk-nag AwsSolutions-L1 checks exactly that)."""
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 27
-"""The public Powertools for AWS Lambda (Python) v3 layer, pinned.
-
-Source: the Powertools install page (docs/getting-started/install.md in aws-powertools/
-powertools-lambda-python: `AWSLambdaPowertoolsPythonV3-{python_version}-arm64:27`). The number is the
-layer's own sequence, the same in every commercial region; newer ones exist. To move: check
-`aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.14/latest`, change this
-number, run `make test`. The publisher account differs in China and GovCloud, which this stack doesn't
-support.
+POWERTOOLS_VERSION = "3.37.0"
+"""The aws-lambda-powertools release the function is tested with: the pin in requirements.txt and
+constraints.txt (a test keeps the three equal). The deployed layer is that release's, looked up at deploy
+time in the public SSM parameter Powertools publishes per release, architecture and Python version:
+/aws/service/powertools/python/<arch>/<python3.XX>/<version>, whose value is the layer version ARN
+(arn:aws:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N). N is the
+layer's own sequence number, not the package version, and couldn't be confirmed offline for this release
+(layer 27, pinned here before, is 3.23.0: aws-powertools/powertools-lambda-python#7689). Resolving it from
+the publisher's parameter keeps the deployed layer and the tested package one constant. If the parameter
+of a release is missing (it once was, #7689), the deploy fails on it before the function changes. To move:
+change the pin and this constant together, run `make test`.
 """
 
 TASK_ROOT = "/var/task"
@@ -86,6 +94,7 @@ class JanitorFunction(Construct):
         *,
         code_dir: Path,
         regions: Sequence[str] | None,
+        targets: Sequence[Target],
         image_lists: Sequence[str] = (),
         reserved_concurrency: int = 1,
         eks: Eks | None = None,
@@ -107,7 +116,9 @@ class JanitorFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
-        for statement in janitor_statements(self, regions=regions, image_lists=image_lists, eks=eks):
+        for statement in janitor_statements(
+            self, regions=regions, targets=targets, image_lists=image_lists, eks=eks
+        ):
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
@@ -152,7 +163,11 @@ class JanitorFunction(Construct):
             code=lambda_.Code.from_asset(str(code_dir)),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(RUNTIME, ARCHITECTURE)
+                    self,
+                    "Powertools",
+                    CfnDynamicReference(
+                        CfnDynamicReferenceService.SSM, powertools_layer_parameter(RUNTIME, ARCHITECTURE)
+                    ).to_string(),
                 )
             ],
             role=self.role,
@@ -195,15 +210,7 @@ class JanitorFunction(Construct):
                 )
                 for arn in _nag_cluster_arns(regions, eks)
             ),
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions-IAM5[Resource::{arn}]",
-                    reason="The janitor walks every repository of the account in the regions the config "
-                    "names; which repositories it cleans is decided by the config at run time. Deletions "
-                    "are denied on repositories tagged ecr-janitor:skip=true.",
-                )
-                for arn in _nag_repository_arns(regions)
-            ),
+            *_repository_acknowledgments(regions, targets),
         )
 
     def _place_in_vpc(self, vpc: VpcSettings) -> None:
@@ -218,20 +225,48 @@ class JanitorFunction(Construct):
         )
 
 
-def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
-    """arn:<partition>:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N"""
-    python = runtime.name.replace(".", "")  # python3.14 -> python314
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{python}-{architecture.name}:{POWERTOOLS_LAYER_VERSION}"
-    )
+def powertools_layer_parameter(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
+    """The public SSM parameter that holds the ARN of the Powertools layer of POWERTOOLS_VERSION."""
+    return f"/aws/service/powertools/python/{architecture.name}/{runtime.name}/{POWERTOOLS_VERSION}"
 
 
-def _nag_repository_arns(regions: Sequence[str] | None) -> list[str]:
-    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>)."""
+READ_EVERY_REPOSITORY = (
+    "The janitor reads every repository of the account in the regions the config names: it lists them all "
+    "to find the ones a target covers. Read-only."
+)
+WRITE_COVERED_REPOSITORIES = (
+    "Writes (deletions, lifecycle policies) go only to the repositories a target's `repositories` pattern "
+    "names, in the regions the config names (IAM's * matches / as the janitor's does), and are denied on "
+    "repositories tagged ecr-janitor:skip=true."
+)
+
+
+def _repository_acknowledgments(
+    regions: Sequence[str] | None, targets: Sequence[Target]
+) -> list[Acknowledgment]:
+    """One per wildcard repository ARN of the role, built from the same patterns as the statements."""
+    reasons = dict.fromkeys(_nag_repository_arns(regions, [WILDCARD]), READ_EVERY_REPOSITORY)
+    for write in write_scopes(targets):
+        for arn in _nag_repository_arns(regions, write.names):
+            if WILDCARD in arn:
+                reasons[arn] = (
+                    WRITE_COVERED_REPOSITORIES
+                    if arn not in reasons
+                    else f"{READ_EVERY_REPOSITORY} {WRITE_COVERED_REPOSITORIES}"
+                )
     return [
-        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/*"
+        Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason)
+        for arn, reason in reasons.items()
+    ]
+
+
+def _nag_repository_arns(regions: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>), for the same
+    regions and name patterns as infra.permissions.repository_arns."""
+    return [
+        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/{name}"
         for region in (regions or ["<AWS::Region>"])
+        for name in names
     ]
 
 

@@ -1,6 +1,7 @@
 """What a deployment can change without editing code: the CDK context keys, their defaults, their checks.
 
-    npx cdk deploy -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c alarmEmail=me@example.com
+    npx cdk deploy -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
+    npx cdk deploy -c alarmEmail=me@example.com
     npx cdk deploy -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
     npx cdk deploy -c eksClusters=prod,staging -c vpcSubnets=subnet-0a1b2c3d -c vpcSecurityGroups=sg-0a1b2c3d
 
@@ -10,6 +11,7 @@ A bad value stops `cdk synth` with one clear line, before anything is built.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from ecr_janitor.constants import FANOUT_DEFAULT_CONCURRENCY, FANOUT_DEFAULT_SLI
 
 CONTEXT_CONFIG = "config"
 CONTEXT_SCHEDULE = "schedule"
+CONTEXT_SCHEDULE_TIMEZONE = "scheduleTimezone"
 CONTEXT_ALARM_EMAIL = "alarmEmail"
 CONTEXT_FAN_OUT = "fanOut"
 CONTEXT_FAN_OUT_CONCURRENCY = "fanOutConcurrency"
@@ -29,9 +32,11 @@ CONTEXT_VPC_SECURITY_GROUPS = "vpcSecurityGroups"
 
 DEFAULT_CONFIG_PATH = "ecr-janitor.yaml"
 DEFAULT_SCHEDULE = "cron(0 3 * * ? *)"
-"""Every night at 03:00 UTC: EventBridge evaluates schedules in UTC."""
+"""Every night at 03:00 in the schedule's time zone."""
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+"""EventBridge Scheduler takes any IANA time zone name and follows its daylight saving time."""
 
-# EventBridge's two schedule forms: cron with six fields, or rate with a positive whole number and a unit.
+# Scheduler's recurring forms: cron with six fields, or rate with a positive whole number and a unit.
 _CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
 _RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -90,6 +95,7 @@ class Settings:
     config_path: Path
     schedule: str
     alarm_email: str | None
+    schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
     fan_out: FanOutSettings | None = None
     """None: the nightly run is one invocation (the default)."""
     eks_clusters: tuple[str, ...] = ()
@@ -105,7 +111,7 @@ def settings_from_context(get: Callable[[str], object]) -> Settings:
     schedule = _text(get, CONTEXT_SCHEDULE) or DEFAULT_SCHEDULE
     if not (_CRON.fullmatch(schedule) or _RATE.fullmatch(schedule)):
         raise SettingsError(
-            f"context {CONTEXT_SCHEDULE}={schedule!r} is not an EventBridge schedule expression; "
+            f"context {CONTEXT_SCHEDULE}={schedule!r} is not an EventBridge Scheduler schedule expression; "
             'use cron(minutes hours day-of-month month day-of-week year), e.g. "cron(0 3 * * ? *)", '
             'or rate(value unit), e.g. "rate(12 hours)"'
         )
@@ -116,6 +122,7 @@ def settings_from_context(get: Callable[[str], object]) -> Settings:
         config_path=Path(config),
         schedule=schedule,
         alarm_email=email,
+        schedule_timezone=_time_zone(get),
         fan_out=_fan_out(get),
         eks_clusters=_names(get, CONTEXT_EKS_CLUSTERS, EKS_CLUSTER_NAME, "an EKS cluster name", maximum=None),
         vpc=_vpc(get),
@@ -165,6 +172,25 @@ def _names(
     if maximum is not None and len(names) > maximum:
         raise SettingsError(f"context {key}: at most {maximum}, not {len(names)}")
     return names
+
+
+def _time_zone(get: Callable[[str], object]) -> str:
+    """An IANA time zone name, checked offline against this machine's time zone database (zoneinfo)."""
+    name = _text(get, CONTEXT_SCHEDULE_TIMEZONE) or DEFAULT_SCHEDULE_TIMEZONE
+    if name == DEFAULT_SCHEDULE_TIMEZONE:
+        return name
+    known = zoneinfo.available_timezones()
+    if not known:
+        raise SettingsError(
+            f"context {CONTEXT_SCHEDULE_TIMEZONE}={name!r} can't be checked: this machine has no IANA time "
+            "zone database (install the OS package or the Python package tzdata)"
+        )
+    if name not in known:
+        raise SettingsError(
+            f"context {CONTEXT_SCHEDULE_TIMEZONE}={name!r} is not an IANA time zone name; "
+            'use e.g. "Europe/Berlin", "America/New_York" or "UTC" (names are case-sensitive)'
+        )
+    return name
 
 
 def _fan_out(get: Callable[[str], object]) -> FanOutSettings | None:

@@ -16,7 +16,7 @@ from infra.eks_access import EksAccess
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
 from infra.schedule import NightlySchedule
-from infra.settings import FanOutSettings, VpcSettings
+from infra.settings import DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings, VpcSettings
 
 STACK_NAME = "EcrJanitor"
 
@@ -39,6 +39,7 @@ class EcrJanitorStack(Stack):
         code_dir: Path,
         schedule: str,
         alarm_email: str | None,
+        schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE,
         fan_out: FanOutSettings | None = None,
         eks_clusters: Sequence[str] = (),
         vpc: VpcSettings | None = None,
@@ -55,6 +56,7 @@ class EcrJanitorStack(Stack):
             "Janitor",
             code_dir=code_dir,
             regions=config.regions,
+            targets=config.targets,
             image_lists=config.protect.extra_image_lists,
             # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
@@ -70,7 +72,13 @@ class EcrJanitorStack(Stack):
         )
         state_machine = runs.state_machine if runs else None
         NightlySchedule(
-            self, "Schedule", function=janitor.function, expression=schedule, state_machine=state_machine
+            self,
+            "Schedule",
+            function=janitor.function,
+            expression=schedule,
+            time_zone=schedule_timezone,
+            failure_queue=janitor.failure_queue,
+            state_machine=state_machine,
         )
         alarms = JanitorAlarms(
             self, "Alarms", janitor=janitor, alarm_email=alarm_email, state_machine=state_machine

@@ -7,11 +7,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ecr_janitor.adapters import clients
 from ecr_janitor.config import Config, ConfigError, load_config
 from ecr_janitor.observability import logger
+from ecr_janitor.outputs.progress import ProgressPrinter
 from ecr_janitor.outputs.render import report_json, report_text
 from ecr_janitor.outputs.restore import restore_json, restore_text
 from ecr_janitor.run import janitor, restore
@@ -19,6 +22,12 @@ from ecr_janitor.run import janitor, restore
 EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_INVALID = 2
+"""Nothing was done: an invalid config or argument, no region, or no AWS credentials."""
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE (after `aws sso login` if it is an SSO profile) or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; nothing was done"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except janitor.NoRegionError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
+    if not clients.has_credentials():
+        print(NO_CREDENTIALS, file=sys.stderr)
+        return EXIT_INVALID
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    if show_progress:
+        request = replace(request, progress=ProgressPrinter(sys.stderr))
     report = janitor.run_on_aws(config, request)
     if args.json:
         json.dump(report_json(report), sys.stdout, indent=2)
@@ -66,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ecr_janitor",
         description="Keep Amazon ECR repositories tidy without deleting what is still needed.",
-        epilog="Exit codes: 0 done; 1 finished with failures; 2 invalid config or arguments, nothing done.",
+        epilog="Exit codes: 0 done; 1 finished with failures; 2 nothing done (invalid config or arguments, "
+        "no region, no AWS credentials).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {
@@ -81,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         if name != "validate":
             sub.add_argument("--region", help="only this region (default: the config's regions)")
             sub.add_argument("--json", action="store_true", help="print the machine report on stdout")
+            sub.add_argument(
+                "--progress",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="per region, repositories done of those listed, on stderr every few seconds "
+                "(default: when stderr is a terminal)",
+            )
     add_restore_parser(commands)
     return parser
 

@@ -7,9 +7,8 @@ grammar a target carries is ECR's own (core.lifecycle).
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -23,21 +22,13 @@ from pydantic import (
     model_validator,
 )
 
+from ecr_janitor.config_file import ConfigError as ConfigError
+from ecr_janitor.config_file import read_document
 from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
 Mode = Literal["retain", "propagate"]
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-
-
-class ConfigError(Exception):
-    """The config can't be used. Nothing was done; `problems` says why, one line each."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        listed = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"invalid config {source}: {len(self.problems)} problem(s)\n{listed}")
 
 
 EKS_AUTO, EKS_OFF = "auto", "off"
@@ -192,6 +183,9 @@ class Target(CamelModel):
     policy: LifecyclePolicy
     on_drift: Literal["overwrite", "report"] = "overwrite"
     """Propagate mode: replace a repository's own, different policy, or only report it."""
+    on_risk: Literal["hold", "put"] = "hold"
+    """Propagate mode: a policy under which ECR would expire (or archive) an image the janitor protects (in
+    use, a protected tag, listed by a kept index) is held back (`hold`), or written anyway (`put`)."""
     allow_early_archive_deletion: StrictBool = False
     """Retain mode: rules may delete archived images before ECR's 90-day minimum archive duration.
     ECR bills the full 90 days anyway."""
@@ -201,6 +195,8 @@ class Target(CamelModel):
         problems: list[str] = []
         if self.mode == "retain" and "on_drift" in self.model_fields_set:
             problems.append("onDrift applies to mode propagate only")
+        if self.mode == "retain" and "on_risk" in self.model_fields_set:
+            problems.append("onRisk applies to mode propagate only")
         if self.mode == "propagate" and self.allow_early_archive_deletion:
             problems.append(
                 "allowEarlyArchiveDeletion applies to mode retain only: ECR's own lifecycle policies "
@@ -284,26 +280,9 @@ def parse_config(data: object, source: str = "<config>") -> Config:
 
 
 def load_config(path: Path | str) -> Config:
+    """The config in the file at `path`, validated; a ConfigError (naming the file) when it can't be used."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(str(path), [f"can't read the file: {error.strerror or error}"]) from None
-    return parse_config(_parse_text(text, path), str(path))
-
-
-def _parse_text(text: str, path: Path) -> object:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(str(path), [f"not valid JSON: {error}"]) from None
-    import yaml  # YAML is for people; the deployed function reads JSON and doesn't need PyYAML.
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(str(path), [f"not valid YAML: {error}"]) from None
+    return parse_config(read_document(path), str(path))
 
 
 def _describe(error: Any, data: Mapping[str, Any]) -> str:

@@ -11,10 +11,28 @@ SERVICE_DIMENSION = "service"
 
 SKIP_TAG_KEY = "ecr-janitor:skip"
 SKIP_TAG_VALUE = "true"
-"""A repository with this resource tag is never touched: the code skips it and IAM denies writes to it."""
+"""A repository with this resource tag (the value in any letter case) is never touched: the code skips it
+and IAM denies writes to it (StringEqualsIgnoreCase)."""
 
 CONFIG_FILE_NAME = "ecr-janitor.json"
 """The config as the deployed function reads it: the validated YAML, written as JSON at synth time."""
+
+AWS_SERVICES = (
+    "ecr",
+    "ecs",
+    "lambda",
+    "batch",
+    "ssm",
+    "s3",
+    "stepfunctions",
+    "sts",
+    "inspector2",
+    "organizations",
+    "eks",
+)
+"""Every AWS service the function makes a client for (botocore's names), and those other changes are
+adding. The function ships the pinned boto3/botocore with only these service models (infra/sdk.py); a
+client for a service missing here fails at once in Lambda, and a test scans the code for clients."""
 
 ENV_CONFIG_PATH = "ECR_JANITOR_CONFIG"
 ENV_STATE_PARAMETER = "ECR_JANITOR_STATE_PARAMETER"
@@ -97,6 +115,11 @@ REPOSITORIES_PROCESSED = MetricSpec("RepositoriesProcessed", "Count", None)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", None)
 # 1 when the run wrote nothing, else 0.
 DRY_RUN = MetricSpec("DryRun", "Count", None)
+# -- onRisk: hold (propagate mode) --
+# Propagate: policies held back because ECR would expire images the janitor protects (onRisk: hold).
+POLICIES_HELD = MetricSpec("PoliciesHeld", "Count", "policiesHeld")
+# Propagate: images ECR will (or, when held, would) expire although the janitor protects them.
+POLICY_IMAGES_AT_RISK = MetricSpec("PolicyImagesAtRisk", "Count", "previewImagesAtRisk")
 
 # -- the archive storage class (retain-mode `transition` rules, and `restore`) --
 # Images the plan archives (dry run or not).
@@ -134,6 +157,9 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     POLICY_DRIFT,
     RUN_DURATION,
     DRY_RUN,
+    # onRisk: hold
+    POLICIES_HELD,
+    POLICY_IMAGES_AT_RISK,
     # -- the archive storage class --
     IMAGES_ARCHIVABLE,
     BYTES_ARCHIVABLE,

@@ -27,6 +27,7 @@ def test_the_eight_alarms(default: Synthesized) -> None:
         "FunctionErrors",
         "InUseSourcesFailed",
         "NoRecentRun",
+        "PoliciesHeld",
         "RepositoriesFailed",
     ]
 
@@ -41,7 +42,13 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(default: Synthe
 
 def test_janitor_failures_alarm_on_the_first_one(default: Synthesized) -> None:
     alarms = _alarms(default)
-    for name in ("RepositoriesFailed", "DeleteFailures", "ArchiveFailures", "InUseSourcesFailed"):
+    for name in (
+        "RepositoriesFailed",
+        "DeleteFailures",
+        "ArchiveFailures",
+        "InUseSourcesFailed",
+        "PoliciesHeld",
+    ):
         alarm = alarms[name]
         assert alarm["Namespace"] == METRICS_NAMESPACE
         assert alarm["MetricName"] == name

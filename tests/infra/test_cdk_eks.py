@@ -51,6 +51,12 @@ def test_listed_clusters_are_described_by_name_and_never_listed(synth: Synth) ->
     ]
 
 
+def janitor_role_id(synthesized: Synthesized) -> str:
+    """The function's own role (the stack has others, e.g. the schedule's)."""
+    role = synthesized.only("AWS::Lambda::Function")["Properties"]["Role"]
+    return str(role["Fn::GetAtt"][0])
+
+
 @pytest.mark.parametrize("protect", [{"eks": "off"}, {"inUse": False}])
 def test_no_eks_permission_when_eks_is_not_read(synth: Synth, protect: dict[str, Any]) -> None:
     assert eks_statements(synth_with(synth, **protect)) == {}
@@ -64,7 +70,7 @@ def test_no_access_entry_and_no_vpc_by_default(default: Synthesized) -> None:
 
 def test_named_clusters_get_an_access_entry_with_the_view_policy_at_cluster_scope(synth: Synth) -> None:
     synthesized = synth(eks_clusters=("prod", "staging-2"))
-    (role_id,) = synthesized.resources("AWS::IAM::Role")
+    role_id = janitor_role_id(synthesized)
     entries = sorted(
         (e["Properties"] for e in synthesized.resources("AWS::EKS::AccessEntry").values()),
         key=lambda p: str(p["ClusterName"]),
@@ -96,7 +102,7 @@ def test_a_vpc_places_the_function_in_the_given_subnets_with_its_own_eni_permiss
     assert statement["Resource"] == ["*"]
     # Lambda checks the role can create network interfaces when it creates the function.
     assert policy_id in function["DependsOn"]
-    (role_id,) = synthesized.resources("AWS::IAM::Role")
+    role_id = janitor_role_id(synthesized)
     assert "ManagedPolicyArns" not in synthesized.resources("AWS::IAM::Role")[role_id]["Properties"]
     assert not synthesized.resources("AWS::EC2::SecurityGroup"), "given security groups, none made up"
 

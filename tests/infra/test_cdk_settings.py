@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from infra.settings import (
     CONTEXT_FAN_OUT_CONCURRENCY,
     CONTEXT_FAN_OUT_SLICE_SIZE,
     CONTEXT_SCHEDULE,
+    CONTEXT_SCHEDULE_TIMEZONE,
     CONTEXT_VPC_SECURITY_GROUPS,
     CONTEXT_VPC_SUBNETS,
     FanOutSettings,
@@ -58,7 +60,7 @@ def test_accepted_schedules(schedule: str) -> None:
 )
 def test_refused_schedules(schedule: str) -> None:
     with pytest.raises(
-        SettingsError, match=r"^context schedule=.* is not an EventBridge schedule expression"
+        SettingsError, match=r"^context schedule=.* is not an EventBridge Scheduler schedule expression"
     ):
         settings_from_context(_context(schedule=schedule).get)
 
@@ -210,3 +212,20 @@ def test_access_entries_for_a_config_that_reads_no_cluster_are_refused() -> None
     ):
         check_against_config(settings, reads_eks=False)
     check_against_config(settings_from_context(_context().get), reads_eks=False)
+
+
+def test_the_time_zone_key_is_the_documented_one_and_utc_by_default() -> None:
+    assert CONTEXT_SCHEDULE_TIMEZONE == "scheduleTimezone"
+    assert settings_from_context(_context().get).schedule_timezone == "UTC"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC", " Etc/UTC "])
+def test_accepted_time_zones(zone: str) -> None:
+    assert settings_from_context(_context(scheduleTimezone=zone).get).schedule_timezone == zone.strip()
+
+
+@pytest.mark.parametrize("zone", ["CEST", "europe/berlin", "Mars/Olympus", "+02:00", "Europe/Berlin "[:-2]])
+def test_refused_time_zones(zone: str) -> None:
+    expected = rf"^context scheduleTimezone={re.escape(repr(zone))} is not an IANA time zone name"
+    with pytest.raises(SettingsError, match=expected):
+        settings_from_context(_context(scheduleTimezone=zone).get)

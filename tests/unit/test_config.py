@@ -51,7 +51,8 @@ def test_json_is_accepted(tmp_path: Path) -> None:
     [
         ("targets: [", "not valid YAML"),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("", "top level must be a mapping, not NoneType"),
+        ("", "the file is empty"),
+        ("null\n", "top level must be a mapping, not NoneType"),
     ],
 )
 def test_unparseable_files_are_reported(tmp_path: Path, text: str, expected: str) -> None:
@@ -167,6 +168,15 @@ def test_on_drift_belongs_to_propagate_targets() -> None:
         "Input should be 'overwrite' or 'report'"
         in problems_of(config_document(mode="propagate", onDrift="x"))[0]
     )
+
+
+def test_on_risk_belongs_to_propagate_targets_and_holds_by_default() -> None:
+    assert parse_config(config_document(mode="propagate")).targets[0].on_risk == "hold"
+    assert parse_config(config_document(mode="propagate", onRisk="put")).targets[0].on_risk == "put"
+    assert problems_of(config_document(onRisk="hold")) == [
+        "targets[0] (*): onRisk applies to mode propagate only"
+    ]
+    assert "Input should be 'hold' or 'put'" in problems_of(config_document(mode="propagate", onRisk="x"))[0]
 
 
 def test_retain_mode_accepts_ecr_archival_rules() -> None:

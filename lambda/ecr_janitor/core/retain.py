@@ -1,6 +1,6 @@
 """The retain engine (pure): (images, rules, protections, now) -> a plan with a reason for every image.
 
-It follows ECR's documented lifecycle evaluation (DESIGN.md, retain-mode semantics):
+It follows ECR's documented lifecycle evaluation; docs/retain-semantics.md states the exact semantics:
 
 1. Each rule selects images by tag status and tag list (every list entry must match some tag), in its
    storage class: a rule without `storageClass` (or `standard`) selects ACTIVE images only, a

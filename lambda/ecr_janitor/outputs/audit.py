@@ -32,7 +32,9 @@ def start_run(run_id: str) -> None:
 def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
     policy = report.policy
     _line(
-        logger.warning if report.status in (Status.FAILED, Status.PARTIAL) else logger.info,
+        logger.warning
+        if report.status in (Status.FAILED, Status.PARTIAL) or (policy and policy.status is PolicyStatus.HELD)
+        else logger.info,
         "repository processed",
         "repository",
         region=report.repository.region,

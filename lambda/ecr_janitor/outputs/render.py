@@ -51,6 +51,7 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
         lines += [
             "Lifecycle policies (propagate mode). ECR enforces them itself, on its own schedule",
             "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
+            "With onRisk: hold (the default) a policy that puts images at risk is HELD: not written.",
         ]
         rows = [_policy_row(r) for r in propagated]
         lines.extend(_table(_POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
@@ -157,6 +158,8 @@ def _policy_row(r: RepositoryReport) -> list[str]:
         label = f"would be {status.value}"
     elif status is PolicyStatus.DRIFTED:
         label = "drifted (reported)"
+    elif status is PolicyStatus.HELD:
+        label = "HELD (not written)"
     preview = r.policy.preview
     if preview is None:
         return [r.repository.region, r.repository.name, label, "-", "-", "-", "-"]
@@ -173,7 +176,8 @@ def _policy_row(r: RepositoryReport) -> list[str]:
 
 def _policy_details(r: RepositoryReport) -> str:
     assert r.policy is not None
-    notes = [f"differs: {difference}" for difference in r.policy.differences[:3]]
+    notes = [r.message] if r.policy.status is PolicyStatus.HELD else []
+    notes += [f"differs: {difference}" for difference in r.policy.differences[:3]]
     if len(r.policy.differences) > 3:
         notes.append(f"… {len(r.policy.differences) - 3} more differences (see --json)")
     preview = r.policy.preview
@@ -279,7 +283,8 @@ def _totals(report: RunReport) -> list[str]:
         verb = "would be " if report.dry_run else ""
         lines.append(
             f"  lifecycle policies: {t[created]} {verb}created, {t[updated]} {verb}updated, "
-            f"{t['policiesUnchanged']} unchanged, {t['policyDrift']} drifted · ECR will expire "
+            f"{t['policiesUnchanged']} unchanged, {t['policyDrift']} drifted, {t['policiesHeld']} held · "
+            "ECR will expire "
             f"{t['previewImagesExpirable']} images (up to {human_bytes(t['previewBytesExpirable'])}), "
             f"{t['previewImagesAtRisk']} of them at risk"
             + (f", and archive {t['previewImagesArchivable']}" if t["previewImagesArchivable"] else "")

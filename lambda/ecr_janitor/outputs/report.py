@@ -172,7 +172,8 @@ def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
         imagesRestored=r.restored_since(now - RESTORES_WINDOW),
     )
     if policy is not None:
-        written = "" if policy.status in (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED) else policy.written
+        unwritten = (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED, PolicyStatus.HELD)
+        written = "" if policy.status in unwritten else policy.written
         key = {
             (PolicyStatus.CREATED, True): "policiesCreated",
             (PolicyStatus.UPDATED, True): "policiesUpdated",
@@ -180,6 +181,7 @@ def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
             (PolicyStatus.UPDATED, False): "policiesToUpdate",
             (PolicyStatus.UNCHANGED, ""): "policiesUnchanged",
             (PolicyStatus.DRIFTED, ""): "policyDrift",
+            (PolicyStatus.HELD, ""): "policiesHeld",
         }[(policy.status, written)]
         counts[key] += 1
         counts["previewImagesAtRisk"] += len(policy.at_risk)
@@ -215,6 +217,8 @@ TOTAL_KEYS = (
     "previewImagesExpirable",
     "previewBytesExpirable",
     "previewImagesAtRisk",
+    # onRisk: hold (propagate policies not written because ECR would expire protected images)
+    "policiesHeld",
     # -- the archive storage class --
     "imagesArchivable",
     "bytesArchivable",

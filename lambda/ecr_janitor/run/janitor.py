@@ -30,6 +30,7 @@ from ecr_janitor.config import Config
 from ecr_janitor.core.model import RegionFailure, Repository
 from ecr_janitor.core.references import ImageReference, InUseSnapshot, references_by_repository
 from ecr_janitor.outputs import audit
+from ecr_janitor.outputs.progress import ProgressHook, RegionProgress
 from ecr_janitor.outputs.report import RepositoryReport, RunReport
 from ecr_janitor.run.repository import Covered, RepositoryRun
 
@@ -66,6 +67,8 @@ class RunRequest:
     ECR doesn't document the order DescribeRepositories lists in."""
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
+    progress: ProgressHook | None = None
+    """Told, per region, how many covered repositories are done of those listed (the CLI's progress)."""
     run_id: str = field(default_factory=new_run_id)
     """Names the run in the report and on every audit line: the Lambda's request id, the fan-out
     execution's name, or a generated `cli-…` id."""
@@ -246,6 +249,14 @@ def _run_region(
     first_deferred: tuple[int, str] | None = None
     """(order of processing, name) of the earliest repository not started: where the next run begins."""
     deferred_here = 0
+    done = 0
+    listed: int | None = None
+
+    def finished() -> None:
+        nonlocal done
+        done += 1
+        if request.progress:
+            request.progress(RegionProgress(registry.region, done, listed))
 
     def defer(position: int, name: str) -> None:
         nonlocal first_deferred, deferred_here
@@ -257,9 +268,10 @@ def _run_region(
         outcome = future.result()
         if outcome is None:
             defer(position, name)
-            return
-        audit.repository_outcome(outcome, dry_run=request.dry_run)
-        report.add(outcome)
+        else:
+            audit.repository_outcome(outcome, dry_run=request.dry_run)
+            report.add(outcome)
+        finished()
 
     def process_in_time(job: RepositoryRun) -> RepositoryReport | None:
         """None when the time budget ran out before the repository could start: it is deferred."""
@@ -270,9 +282,11 @@ def _run_region(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
         try:
             start = request.resume.get(registry.region)
+            position = -1
             for position, repository in enumerate(covered(config, registry, listing, start=start)):
                 if request.out_of_time():
                     defer(position, repository.repository.name)
+                    finished()
                     continue
                 job = RepositoryRun(registry, repository, config, request.now, request.dry_run, blocked)
                 pending.append((position, repository.repository.name, pool.submit(process_in_time, job)))
@@ -280,9 +294,12 @@ def _run_region(
                 # starts when it is submitted, and the listing never runs far ahead.
                 while len(pending) >= workers:
                     collect()
+            listed = position + 1
         finally:
             while pending:
                 collect()
+    if request.progress:  # the region's last word, also when it had nothing to do
+        request.progress(RegionProgress(registry.region, done, done if listed is None else listed))
     report.unmatched += listing.unmatched
     if listing.failure is not None:
         report.region_failures.append(listing.failure)

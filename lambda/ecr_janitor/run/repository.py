@@ -51,9 +51,16 @@ class RepositoryRun:
 
     def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
         try:
-            tags = self.registry.repository_tags(self.repository)
-            if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
+            opt_out = self.registry.repository_tags(self.repository).get(SKIP_TAG_KEY)
+            # Exactly what the role's Deny matches (StringEqualsIgnoreCase, infra/permissions.py).
+            if opt_out is not None and opt_out.lower() == SKIP_TAG_VALUE:
                 return self.outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
+            if opt_out is not None and opt_out.strip().lower() == SKIP_TAG_VALUE:
+                return self.outcome(
+                    Status.FAILED,
+                    f"tag {SKIP_TAG_KEY}={opt_out!r} has spaces around {SKIP_TAG_VALUE}, so the role's "
+                    f"opt-out Deny doesn't match it: not touched; set the value to exactly {SKIP_TAG_VALUE}",
+                )
             if self.target.mode == "propagate":
                 return self.propagate(references)
             return self.retain(references)
@@ -111,6 +118,10 @@ class RepositoryRun:
             # An image ECR archives can't be pulled either: at risk as much as one it expires.
             acted_on_by_ecr = {d.image.digest for d in (*preview.expired, *preview.archived)}
             at_risk = tuple(d for d in protected.protected if d.image.digest in acted_on_by_ecr)
+        at_risk_unknown = self.blocked if preview is not None else ""
+        held = self.hold_reason(status, at_risk, at_risk_unknown)
+        if held:
+            status = PolicyStatus.HELD
         write = not self.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
         if write:
             self.registry.put_lifecycle_policy(name, policy.text())
@@ -122,9 +133,24 @@ class RepositoryRun:
             tuple(propagate.differences(current, wanted)),
             preview,
             at_risk,
-            self.blocked if preview is not None else "",
+            at_risk_unknown,
         )
-        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, policy=outcome)
+        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, held, policy=outcome)
+
+    def hold_reason(self, status: PolicyStatus, at_risk: Sequence[Decision], at_risk_unknown: str) -> str:
+        """Why the policy is held back (`onRisk: hold`), or empty when it may be written. Held while the
+        at-risk list may be incomplete too: an unreadable in-use source could hide an image in use. A held
+        policy isn't written, so the next run finds it missing or different again and re-evaluates it."""
+        if self.target.on_risk != "hold" or status not in (PolicyStatus.CREATED, PolicyStatus.UPDATED):
+            return ""
+        if at_risk:
+            return (
+                f"held: ECR would expire or archive {len(at_risk)} image(s) the janitor protects (see "
+                "atRisk); nothing written. Set onRisk: put on the target to write it anyway"
+            )
+        if at_risk_unknown:
+            return f"held: images at risk can't be known ({at_risk_unknown}); nothing written"
+        return ""
 
     def retain(self, references: Sequence[ImageReference]) -> RepositoryReport:
         """Evaluate the policy here; delete what it expires and archive what it archives, unless a
