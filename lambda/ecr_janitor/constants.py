@@ -29,6 +29,7 @@ AWS_SERVICES = (
     "inspector2",
     "organizations",
     "eks",
+    "logs",  # restore --run --log-group reads the function's own log group (the CLI only)
 )
 """Every AWS service the function makes a client for (botocore's names), and those other changes are
 adding. The function ships the pinned boto3/botocore with only these service models (infra/sdk.py); a

@@ -163,6 +163,9 @@ def test_destructive_actions_are_allowed_only_on_the_repositories_their_mode_cov
     by_action = {action: [arn(r) for r in _resources(s)] for s in destructive for action in _actions(s)}
     assert by_action == {
         "ecr:BatchDeleteImage": ["arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"],
+        "ecr:UpdateImageStorageClass": [  # archiving, like deleting, is retain mode's own
+            "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"
+        ],
         "ecr:PutLifecyclePolicy": [
             "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/sandbox/*"
         ],

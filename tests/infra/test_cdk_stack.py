@@ -55,7 +55,7 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         "AWS::Scheduler::Schedule": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Alarm": 9,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -98,7 +98,7 @@ def test_resources_of_the_stack_with_fan_out(fanned: Synthesized) -> None:
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 9,
+        "AWS::CloudWatch::Alarm": 10,
         "AWS::CloudWatch::Dashboard": 1,
     }
 

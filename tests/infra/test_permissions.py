@@ -78,7 +78,7 @@ def test_a_pattern_no_repository_name_can_match_grants_nothing(impossible: str) 
 def test_each_mode_writes_only_to_its_own_targets() -> None:
     scopes = {scope.sid: scope for scope in write_scopes(_config(MULTI_TARGET).targets)}
     assert set(scopes) == {"RetainWrites", "PropagateWrites"}
-    assert scopes["RetainWrites"].actions == ("ecr:BatchDeleteImage",)
+    assert scopes["RetainWrites"].actions == ("ecr:BatchDeleteImage", "ecr:UpdateImageStorageClass")
     assert scopes["RetainWrites"].names == ("api", "team-a/*")
     assert scopes["PropagateWrites"].actions == ("ecr:PutLifecyclePolicy",)
     assert scopes["PropagateWrites"].names == ("sandbox/*", "team-a/*")
@@ -87,7 +87,7 @@ def test_each_mode_writes_only_to_its_own_targets() -> None:
 def test_a_mode_no_target_uses_gets_no_write() -> None:
     document = {"targets": [{"repositories": ["team-a/*"], "mode": "retain", "policy": POLICY}]}
     (scope,) = write_scopes(_config(document).targets)
-    assert scope.actions == ("ecr:BatchDeleteImage",)
+    assert scope.actions == ("ecr:BatchDeleteImage", "ecr:UpdateImageStorageClass")
 
 
 def test_a_write_of_no_particular_mode_goes_to_every_covered_repository(
@@ -148,7 +148,7 @@ def _writes(synthesized: Any) -> dict[str, dict[str, Any]]:
 def test_template_allows_each_write_only_on_its_targets_repositories_in_each_region(synth: Synth) -> None:
     writes = _writes(synth(_config(MULTI_TARGET)))
     assert set(writes) == {"RetainWrites", "PropagateWrites"}
-    assert writes["RetainWrites"]["Action"] == ["ecr:BatchDeleteImage"]
+    assert writes["RetainWrites"]["Action"] == ["ecr:BatchDeleteImage", "ecr:UpdateImageStorageClass"]
     assert sorted(writes["RetainWrites"]["Resource"]) == [
         f"arn:${{AWS::Partition}}:ecr:{region}:${{AWS::AccountId}}:repository/{name}"
         for region in ("eu-west-1", "us-east-1")
