@@ -15,8 +15,10 @@ import hashlib
 import io
 import json
 import re
+import socket
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +45,8 @@ MAX_SERVICE_REVISIONS = 20
 MAX_DESCRIBE_JOBS = 100
 INSPECTOR_MAX_PAGE = 200
 INSPECTOR_DEFAULT_PAGE = 100
+IDLE_CONNECTION_SECONDS = 60
+"""A kept-alive connection left idle this long is closed, so that idle clients don't hold server threads."""
 """ListCoverage's default page size is not documented; the janitor always asks for the maximum."""
 _LAMBDA_GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+$")
 _SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
@@ -953,15 +957,85 @@ class _QuietRequestHandler(MotoRequestHandler):
         """One line per request drowns the output of tests and the demo."""
 
 
+class _KeepAliveRequestHandler(_QuietRequestHandler):
+    """HTTP/1.1 with persistent connections, as AWS endpoints keep their HTTPS connections open for the
+    next request. werkzeug's development server closes every connection after one response, so a client
+    would open a TCP connection per call, which no AWS endpoint makes it do (and which costs the client
+    CPU that a real run doesn't spend). The request body is read whole before the application runs, so a
+    body the application leaves unread can't be taken for the next request on the connection."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_CONNECTION_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; on a connection kept open, Nagle's algorithm would hold
+        # the body back until the client's delayed acknowledgement (tens of milliseconds a response).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        count = getattr(self.server, "count_connection", None)
+        if count is not None:
+            count()
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.make_environ()
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's DechunkedInput ends at the last chunk
+            body = environ["wsgi.input"].read()
+        else:
+            body = self.rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:  # what werkzeug does too: a 500, and the traceback in the server's log
+            self.log_error("error on request:\n%s", traceback.format_exc())
+            answer[:] = ["500 Internal Server Error", [("Content-Type", "text/plain")]]
+            chunks[:] = [b"Internal Server Error"]
+        status, headers = answer
+        code = int(status.split(None, 1)[0])
+        self.send_response(code, status.split(None, 1)[1] if " " in status else "")
+        for name, value in headers:
+            self.send_header(name, value)
+        content = b"".join(chunks)
+        bodiless = self.command == "HEAD" or code < 200 or code in (204, 304)
+        if not bodiless and "content-length" not in {name.lower() for name, _ in headers}:
+            self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if not bodiless:
+            self.wfile.write(content)
+        self.wfile.flush()
+
+
 class LocalEcr:
     """The strict ECR served over HTTP on localhost, in a background thread of this process."""
 
     def __init__(self, *, latency_seconds: float = 0.0, port: int = 0) -> None:
         self.strict = StrictEcr(DomainDispatcherApplication(create_backend_app), latency_seconds)
         self._server = make_server(
-            "127.0.0.1", port, self.strict, threaded=True, request_handler=_QuietRequestHandler
+            "127.0.0.1", port, self.strict, threaded=True, request_handler=_KeepAliveRequestHandler
         )
+        self.connections = 0
+        """TCP connections accepted so far (a client that keeps its connections open opens few)."""
+        self._connections_lock = threading.Lock()
+        self._server.count_connection = self._count_connection  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _count_connection(self) -> None:
+        with self._connections_lock:
+            self.connections += 1
 
     @property
     def endpoint(self) -> str:

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.local_ecr import LocalEcr
+from devtools.local_ecr import Fault, LocalEcr
 from devtools.seed import Seeder
 
 
@@ -122,3 +122,26 @@ def test_lifecycle_policies_are_checked_like_ecr_does(seeder: Seeder) -> None:
         ecr().put_lifecycle_policy(repositoryName="app", lifecyclePolicyText=json.dumps(early))
     with pytest.raises(ClientError, match="Invalid parameter: lifecyclePolicyText"):
         ecr().put_lifecycle_policy(repositoryName="app", lifecyclePolicyText='{"rules": []}' + " " * 90)
+
+
+def test_connections_are_kept_alive_like_aws_endpoints(local_ecr: LocalEcr, seeder: Seeder) -> None:
+    """AWS endpoints keep a client's HTTPS connection open for its next request; a fake that closed it
+    after every answer would make each call pay for a new connection, which no real run does."""
+    seeder.repository("app")
+    client = ecr()
+    before = local_ecr.connections
+    for _ in range(5):
+        client.describe_images(repositoryName="app")
+    assert local_ecr.connections - before == 1
+
+
+def test_a_request_body_left_unread_is_not_taken_for_the_next_request(local_ecr: LocalEcr) -> None:
+    # An injected fault answers without reading the request's body; the next request on the same
+    # connection must still be read from its own first byte.
+    local_ecr.strict.faults.append(Fault("ListClusters", "AccessDeniedException", service="ecs"))
+    client = boto3.client("ecs")
+    before = local_ecr.connections
+    with pytest.raises(ClientError, match="AccessDenied"):
+        client.list_clusters()
+    assert client.list_clusters()["clusterArns"] == []
+    assert local_ecr.connections - before == 1
