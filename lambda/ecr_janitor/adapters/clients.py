@@ -3,14 +3,17 @@ when calls start being retried, and a recognisable user agent."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -56,10 +59,32 @@ def client(service: str, region: str, *, configured_endpoint: bool = True) -> An
     false: AWS's own endpoint) and the standard credential chain."""
     core = botocore.session.Session()
     core.register_component("data_loader", _MODELS)
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     config = CLIENT_CONFIG if configured_endpoint else CLIENT_CONFIG.merge(_AWS_ENDPOINT)
     created = boto3.session.Session(botocore_session=core).client(service, region_name=region, config=config)
     RetryWatch(service, region).attach(created)
     return created
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser without its cost. JSON APIs (ECR, ECS, Inspector, ...) send epoch
+    seconds, which botocore makes datetimes in dateutil's tzlocal(): a pure-Python time zone that every
+    later comparison, sort and isoformat() of the datetime calls back into. Here an epoch becomes the same
+    instant at the local time zone's offset for that instant, as a C `datetime.timezone` shared by every
+    datetime with that offset (so sorting compares them without asking the zone at all): equal, ordered
+    and printed exactly like botocore's. Anything else (ISO 8601 or RFC 822 text) goes to botocore."""
+    try:
+        seconds = float(value)
+        local = time.localtime(seconds)
+        return datetime.fromtimestamp(seconds, _zone(local.tm_gmtoff, local.tm_zone))
+    except (TypeError, ValueError, OverflowError, OSError):
+        parsed: datetime = botocore.utils.parse_timestamp(value)
+        return parsed
+
+
+@functools.cache
+def _zone(offset_seconds: int, name: str) -> timezone:
+    return timezone(timedelta(seconds=offset_seconds), name)
 
 
 def has_credentials() -> bool:
