@@ -4,14 +4,15 @@ select on, and the `run_id` of its run, which `restore --run` selects on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from ecr_janitor.core.model import DeleteFailure, InspectorUse, RegionFailure, SourceFailure
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision
-from ecr_janitor.observability import logger
+from ecr_janitor.observability import log_lines, logger
 from ecr_janitor.outputs.report import RepositoryReport, Status
 
 ARCHIVE_EVENT = "archive"
@@ -20,8 +21,16 @@ RESTORE_EVENT = "restore"
 RUN_ID_KEY = "run_id"
 
 
-def _line(level: Callable[..., None], message: str, event: str, **fields: Any) -> None:
-    level(message, extra={"event": event, **fields})
+INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
+
+
+def _lines(level: int, message: str, event: str, lines: Iterable[dict[str, Any]]) -> None:
+    """Every audit line is written here (so they all carry the same `location`)."""
+    log_lines(level, message, [{"event": event, **fields} for fields in lines])
+
+
+def _line(level: int, message: str, event: str, **fields: Any) -> None:
+    _lines(level, message, event, [fields])
 
 
 def start_run(run_id: str) -> None:
@@ -32,9 +41,9 @@ def start_run(run_id: str) -> None:
 def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
     policy = report.policy
     _line(
-        logger.warning
+        WARNING
         if report.status in (Status.FAILED, Status.PARTIAL) or (policy and policy.status is PolicyStatus.HELD)
-        else logger.info,
+        else INFO,
         "repository processed",
         "repository",
         region=report.repository.region,
@@ -66,7 +75,7 @@ def policy_written(
     region: str, repository: str, status: PolicyStatus, *, previous: Any, written: Any
 ) -> None:
     _line(
-        logger.info,
+        INFO,
         "lifecycle policy written",
         "policy_written",
         region=region,
@@ -77,24 +86,21 @@ def policy_written(
     )
 
 
-def image_deleted(region: str, repository: str, decision: Decision) -> None:
-    _line(logger.info, "image deleted", "deletion", **_acted_on(region, repository, decision))
+def images_deleted(region: str, repository: str, decisions: Sequence[Decision]) -> None:
+    """A line per image ECR confirmed deleted (one batch's, written together)."""
+    _lines(INFO, "image deleted", "deletion", (_acted_on(region, repository, d) for d in decisions))
 
 
 def delete_failed(region: str, repository: str, failure: DeleteFailure) -> None:
-    _failure(
-        logger.warning, "image not deleted", "delete_failure", failure, region=region, repository=repository
-    )
+    _failure(WARNING, "image not deleted", "delete_failure", failure, region=region, repository=repository)
 
 
-def image_archived(region: str, repository: str, decision: Decision) -> None:
-    _line(logger.info, "image archived", ARCHIVE_EVENT, **_acted_on(region, repository, decision))
+def images_archived(region: str, repository: str, decisions: Sequence[Decision]) -> None:
+    _lines(INFO, "image archived", ARCHIVE_EVENT, (_acted_on(region, repository, d) for d in decisions))
 
 
 def archive_failed(region: str, repository: str, failure: DeleteFailure) -> None:
-    _failure(
-        logger.warning, "image not archived", "archive_failure", failure, region=region, repository=repository
-    )
+    _failure(WARNING, "image not archived", "archive_failure", failure, region=region, repository=repository)
 
 
 def image_restored(
@@ -109,7 +115,7 @@ def image_restored(
 ) -> None:
     """`restore`'s line for one image (its run_id is the restore's own; `restoring` says what it undoes)."""
     _line(
-        logger.info if outcome in ("restored", "already-active", "would-restore") else logger.warning,
+        INFO if outcome in ("restored", "already-active", "would-restore") else WARNING,
         "image restore",
         RESTORE_EVENT,
         region=region,
@@ -139,21 +145,21 @@ def _acted_on(region: str, repository: str, decision: Decision) -> dict[str, Any
 
 
 def region_failed(failure: RegionFailure) -> None:
-    _failure(logger.error, "region not processed", "region_failure", failure)
+    _failure(ERROR, "region not processed", "region_failure", failure)
 
 
 def source_failed(failure: SourceFailure) -> None:
-    _failure(logger.error, "in-use source not read; deletions withheld", "in_use_source_failure", failure)
+    _failure(ERROR, "in-use source not read; deletions withheld", "in_use_source_failure", failure)
 
 
 def inspector_use(use: InspectorUse) -> None:
     """Whether Inspector's in-use signal counted in a region, stated either way."""
-    _line(logger.info, use.describe(), "inspector", **asdict(use))
+    _line(INFO, use.describe(), "inspector", **asdict(use))
 
 
 def source_ignored(failure: SourceFailure) -> None:
     _failure(
-        logger.warning,
+        WARNING,
         "in-use source not read; ignored as configured, deletions go on",
         "in_use_source_ignored",
         failure,
@@ -161,7 +167,7 @@ def source_ignored(failure: SourceFailure) -> None:
 
 
 def _failure(
-    level: Callable[..., None],
+    level: int,
     message: str,
     event: str,
     failure: DeleteFailure | RegionFailure | SourceFailure,
@@ -175,7 +181,7 @@ def _failure(
 
 def deferred(region: str, count: int, resume_at: str) -> None:
     _line(
-        logger.warning,
+        WARNING,
         "repositories deferred to the next run",
         "deferred",
         region=region,
@@ -186,7 +192,7 @@ def deferred(region: str, count: int, resume_at: str) -> None:
 
 def worker_failed(run_id: str, *, region: str, slice_index: int, repositories: int, detail: str) -> None:
     _line(
-        logger.error,
+        ERROR,
         "worker failed: its slice's repositories count as failed",
         "worker_failure",
         run_id=run_id,

@@ -178,14 +178,12 @@ class RepositoryRun:
 
         # Logged as ECR answers, so an action is on record even if the run is cut short after it.
         def audit_deletions(result: DeleteResult) -> None:
-            for digest in result.deleted:
-                audit.image_deleted(region, name, decisions[digest])
+            audit.images_deleted(region, name, [decisions[digest] for digest in result.deleted])
             for failure in result.failures:
                 audit.delete_failed(region, name, failure)
 
         def audit_archiving(result: ArchiveResult) -> None:
-            for digest in result.archived:
-                audit.image_archived(region, name, decisions[digest])
+            audit.images_archived(region, name, [decisions[digest] for digest in result.archived])
             for failure in result.failures:
                 audit.archive_failed(region, name, failure)
 
