@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+from functools import cached_property
 
 from ecr_janitor.core.lifecycle import Rule, Selection
 from ecr_janitor.core.model import Image, ImageStatus
@@ -155,28 +156,29 @@ class RepositoryPlan:
     """Digest expired or archived -> the digests expired or archived that ECR must have dealt with first
     (the indexes that list it, the subject it signs)."""
 
-    @property
+    # Derived once: the report, the audit line and the metrics each ask for them (the plan is immutable).
+    @cached_property
     def expired(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.verdict is Verdict.EXPIRE)
 
-    @property
+    @cached_property
     def archived(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.verdict is Verdict.ARCHIVE)
 
-    @property
+    @cached_property
     def kept(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.verdict is Verdict.KEEP)
 
-    @property
+    @cached_property
     def protected(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.reason.is_protection)
 
-    @property
+    @cached_property
     def bytes_expired(self) -> int:
         """Upper bound of the storage freed: layers shared with kept images are stored once."""
         return sum(d.image.size_bytes for d in self.expired)
 
-    @property
+    @cached_property
     def bytes_archived(self) -> int:
         """Upper bound of the storage moved to the archive class."""
         return sum(d.image.size_bytes for d in self.archived)

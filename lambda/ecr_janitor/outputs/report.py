@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from ecr_janitor.core.model import (
     ArchiveResult,
@@ -90,11 +91,11 @@ class RepositoryReport:
     def bytes_expirable(self) -> int:
         return self.plan.bytes_expired if self.plan else 0
 
-    @property
+    @cached_property  # the report is immutable; the audit line, the totals and the JSON each ask
     def deleted_digests(self) -> frozenset[str]:
         return frozenset(self.deletion.deleted) if self.deletion else frozenset()
 
-    @property
+    @cached_property
     def bytes_reclaimed(self) -> int:
         return _size_of(self.expirable, self.deleted_digests)
 
@@ -112,7 +113,7 @@ class RepositoryReport:
     def archivable(self) -> tuple[Decision, ...]:
         return self.plan.archived if self.plan else ()
 
-    @property
+    @cached_property
     def archived_digests(self) -> frozenset[str]:
         return frozenset(self.archiving.archived)
 
