@@ -20,9 +20,11 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
+from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME
 from ecr_janitor.core.lifecycle import MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
@@ -40,6 +42,99 @@ class ConfigError(Exception):
         super().__init__(f"invalid config {source}: {len(self.problems)} problem(s)\n{listed}")
 
 
+# -- other accounts: whose workloads are read (protect.consumerAccounts), whose registries are cleaned
+# (accounts), and the role the janitor assumes in each (accessRole) --------------------------------------
+
+ORGANIZATION = "organization"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_PARENT_ID = re.compile(r"^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+"""Organizations' ParentId: a root or an OU (botocore's organizations model)."""
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+"""IAM's RoleName."""
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")
+"""STS AssumeRole's ExternalId: 2 to 1224 of these characters (botocore's sts model)."""
+_ACCOUNTS_FORMS = (
+    f"a list of 12-digit account ids, `{ORGANIZATION}`, or `{{{ORGANIZATION}: {{ous: [ou-...]}}}}`"
+)
+
+
+def _account_id(value: object) -> str:
+    """A 12-digit id. YAML reads an unquoted id as a number: that is accepted when it has 12 digits.
+    An id that begins with 0 must be quoted (YAML would drop the zero, or read the number as octal)."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(text, str) and _ACCOUNT_ID.fullmatch(text.strip()):
+        return text.strip()
+    raise ValueError(f"{value!r} is not a 12-digit account id (quote ids that begin with 0: '012345678901')")
+
+
+class OrganizationScope(CamelModel):
+    ous: tuple[StrictStr, ...] = ()
+    """OU ids (or the root, r-...): the accounts under them, nested OUs included; empty: every account."""
+
+    @field_validator("ous")
+    @classmethod
+    def _parent_ids(cls, ous: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [ou for ou in ous if not _PARENT_ID.fullmatch(ou)]
+        if bad:
+            raise ValueError(f"not an OU or root id (ou-xxxx-xxxxxxxx, r-xxxx): {', '.join(bad)}")
+        return ous
+
+
+class AccountSelection(CamelModel):
+    """Accounts as a config lists them: ids, or every ACTIVE account of the organization (under OUs)."""
+
+    ids: tuple[str, ...] = ()
+    organization: OrganizationScope | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, value: object) -> object:
+        if isinstance(value, AccountSelection):
+            return value
+        if value == ORGANIZATION:
+            return {"organization": OrganizationScope()}
+        if isinstance(value, Mapping) and set(value) == {ORGANIZATION}:
+            return {"organization": value[ORGANIZATION] or {}}
+        if isinstance(value, list) and value:
+            ids = [_account_id(item) for item in value]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"listed twice: {', '.join(twice)}")
+            return {"ids": tuple(ids)}
+        raise ValueError(f"use {_ACCOUNTS_FORMS}")
+
+    @model_serializer(mode="plain")
+    def _as_written(self) -> object:
+        """The form a user writes, so that the deployed JSON config reads back the same."""
+        if self.organization is None:
+            return list(self.ids)
+        if not self.organization.ous:
+            return ORGANIZATION
+        return {ORGANIZATION: {"ous": list(self.organization.ous)}}
+
+
+class AccessRole(CamelModel):
+    """The role the janitor assumes in every other account (stack EcrJanitorMemberRole creates it)."""
+
+    name: StrictStr = ACCESS_ROLE_DEFAULT_NAME
+    external_id: StrictStr
+    """What the role's trust policy requires as sts:ExternalId."""
+
+    @field_validator("name")
+    @classmethod
+    def _role_name(cls, name: str) -> str:
+        if not _ROLE_NAME.fullmatch(name):
+            raise ValueError("an IAM role name has 1 to 64 letters, digits or _+=,.@-")
+        return name
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, external_id: str) -> str:
+        if not _EXTERNAL_ID.fullmatch(external_id):
+            raise ValueError("an external id has 2 to 1224 letters, digits or _+=,.@:/-, and no spaces")
+        return external_id
+
+
 class Protect(CamelModel):
     in_use: StrictBool = True
     tags: list[StrictStr] = Field(default_factory=list)
@@ -55,6 +150,8 @@ class Protect(CamelModel):
     scanning is enabled, `required` withholds deletions where it isn't, `off` never asks."""
     recently_in_use_days: StrictInt = Field(default=0, ge=0)
     """Keep any image Inspector saw in use in the last N days (its `lastInUseAt`); 0: in use now only."""
+    consumer_accounts: AccountSelection | None = None
+    """Other accounts whose workloads may run this registry's images: read through `accessRole`."""
 
     @field_validator("extra_image_lists")
     @classmethod
@@ -76,6 +173,8 @@ class Protect(CamelModel):
             raise ValueError(
                 "recentlyInUseDays needs Inspector: set inspector to auto or required, and inUse to true"
             )
+        if self.consumer_accounts is not None and not self.in_use:
+            raise ValueError("consumerAccounts needs inUse: true (their workloads are in-use sources)")
         return self
 
 
@@ -142,6 +241,25 @@ class Config(CamelModel):
     protect: Protect = Field(default_factory=Protect)
     execution: Execution = Field(default_factory=Execution)
     targets: list[Target] = Field(min_length=1)
+    accounts: AccountSelection | None = None
+    """The registries to clean, each through `accessRole`; None: the credentials' own account only."""
+    access_role: AccessRole | None = None
+
+    @model_validator(mode="after")
+    def _access_role_when_reaching_out(self) -> Self:
+        reaching_out = self.accounts is not None or self.protect.consumer_accounts is not None
+        if reaching_out and self.access_role is None:
+            raise ValueError(
+                "accounts and protect.consumerAccounts need accessRole: {name, externalId}, the role "
+                "the janitor assumes in each account (stack EcrJanitorMemberRole)"
+            )
+        if self.access_role is not None and not reaching_out:
+            raise ValueError("accessRole is used only with accounts or protect.consumerAccounts")
+        return self
+
+    @property
+    def reaches_other_accounts(self) -> bool:
+        return self.access_role is not None
 
     @field_validator("regions")
     @classmethod

@@ -119,3 +119,16 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     RUN_DURATION,
     DRY_RUN,
 )
+
+
+# -- other accounts (`accounts`, `protect.consumerAccounts`): the role the janitor assumes in each, and the
+# per-account metrics. The stack EcrJanitorMemberRole (infra/member_role.py) creates the role. ----------
+
+ACCESS_ROLE_DEFAULT_NAME = "ecr-janitor-reader"
+"""The role's name in every member account unless `accessRole.name` says otherwise."""
+ROLE_SESSION_NAME = "ecr-janitor"
+"""The session name of every AssumeRole: what the member account's CloudTrail shows."""
+ACCOUNT_DIMENSION = "Account"
+ACCOUNT_METRICS: tuple[MetricSpec, ...] = (IMAGES_EXPIRED, BYTES_RECLAIMED, REPOSITORIES_FAILED)
+"""Also published per cleaned account, with dimensions {service, Account}, when the config lists
+`accounts`; the totals above keep their single `service` dimension (the dashboard and alarms read them)."""

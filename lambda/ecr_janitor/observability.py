@@ -10,6 +10,7 @@ import logging
 import sys
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics
 
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_NAME
 
@@ -31,4 +32,6 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 logger = Logger(service=SERVICE_NAME, logger_handler=_CurrentStderrHandler())
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+account_metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+"""The per-account metrics: their own blobs, apart from the totals' (Metrics instances share one set)."""
 tracer = Tracer(service=SERVICE_NAME)

@@ -288,7 +288,7 @@ def test_prepare_writes_slices_of_covered_repositories_and_the_in_use_snapshot(
     assert {(r["repository"], r["tag"]) for r in in_use["references"]} == {("svc/a", "live")}
 
     record = driver.get(f"runs/{driver.run_id}/run.json")
-    assert record["slices"] == [{"region": REGION, "repositories": n} for n in (2, 2, 1)]
+    assert record["slices"] == [{"account": None, "region": REGION, "repositories": n} for n in (2, 2, 1)]
     assert record["unmatched"] == 2
 
     # It only lists: in-use sources are read once, and no repository's images are read.
@@ -605,6 +605,7 @@ def test_a_failed_worker_is_reported_never_ignored(
     assert failed == {
         "sliceIndex": 1,
         "region": REGION,
+        "account": None,
         "repositories": 2,
         "error": "Sandbox.Timedout: Task timed out after 900.00 seconds",
     }

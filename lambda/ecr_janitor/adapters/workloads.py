@@ -43,7 +43,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-from ecr_janitor.adapters.clients import error_code, error_message
+from ecr_janitor.adapters.clients import ClientFactory, error_code, error_message
+from ecr_janitor.adapters.clients import pages as _pages
 from ecr_janitor.config import Protect
 from ecr_janitor.core.inspector import ECR_IMAGE, inspector_reference
 from ecr_janitor.core.model import ALL_REGIONS, InspectorUse, SourceFailure
@@ -55,7 +56,6 @@ from ecr_janitor.core.references import (
     parse_image_uri,
 )
 
-ClientFactory = Callable[[str, str], Any]
 Found = ImageReference | UnreadableReference
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
@@ -79,9 +79,25 @@ class InspectorNotEnabled(SourceUnreadable):
 
 
 class InUseReader:
-    def __init__(self, client_for: ClientFactory, settings: Protect) -> None:
+    """The in-use sources of one account, region by region, through that account's clients.
+
+    `account`: whose workloads these are (None: the janitor's own, its id not looked up). A workload's
+    reference without a registry host is taken to mean its own account's registry, so it is given that
+    account; an image list's may name any. `image_lists`: read `protect.extraImageLists` (the janitor's
+    own account only)."""
+
+    def __init__(
+        self,
+        client_for: ClientFactory,
+        settings: Protect,
+        *,
+        account: str | None = None,
+        image_lists: bool = True,
+    ) -> None:
         self._client_for = client_for
         self._settings = settings
+        self._account = account
+        self._image_lists = image_lists
 
     def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
         """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
@@ -98,8 +114,10 @@ class InUseReader:
                 if inspector:
                     sources.append((region, "Inspector", partial(self._inspector, region, now, snapshot)))
         if not inspector:
-            snapshot.inspector += [InspectorUse(region, used=False, status="OFF") for region in regions]
-        for location in self._settings.extra_image_lists:
+            snapshot.inspector += [
+                InspectorUse(region, used=False, status="OFF", account=self._account) for region in regions
+            ]
+        for location in self._settings.extra_image_lists if self._image_lists else ():
             sources.append(
                 (ALL_REGIONS, f"image list {location}", partial(self._extra, location, home_region))
             )
@@ -109,12 +127,18 @@ class InUseReader:
             # Any surprise while reading a source must withhold deletions, never crash the run or be ignored.
             except Exception as error:
                 code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
-                snapshot.failures.append(SourceFailure(region, source, code, error_message(error)))
+                snapshot.failures.append(
+                    SourceFailure(region, source, code, error_message(error), account=self._account)
+                )
                 continue
-            snapshot.references += [r for r in found if isinstance(r, ImageReference)]
+            # A workload's host-less reference names its own account's registry; an image list's (`*`)
+            # may name any.
+            owner = None if region == ALL_REGIONS else self._account
+            snapshot.references += [r.owned_by(owner) for r in found if isinstance(r, ImageReference)]
             unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
             snapshot.failures += [
-                SourceFailure(region, source, UNREADABLE_URI, r.describe()) for r in unreadable
+                SourceFailure(region, source, UNREADABLE_URI, r.describe(), account=self._account)
+                for r in unreadable
             ]
         return snapshot
 
@@ -242,7 +266,7 @@ class InUseReader:
                     "InspectorNotEnabled",
                     f"protect.inspector is required, but Inspector's ECR scanning is {status} here",
                 )
-            snapshot.inspector.append(InspectorUse(region, used=False, status=status))
+            snapshot.inspector.append(InspectorUse(region, used=False, status=status, account=self._account))
             return []
         found: list[Found] = []
         covered = 0
@@ -260,7 +284,9 @@ class InUseReader:
             )
             if reference is not None:
                 found.append(reference)
-        snapshot.inspector.append(InspectorUse(region, True, status, covered=covered, pinned=len(found)))
+        snapshot.inspector.append(
+            InspectorUse(region, True, status, covered=covered, pinned=len(found), account=self._account)
+        )
         return found
 
     # -- extra lists ----------------------------------------------------------------------------------
@@ -352,11 +378,6 @@ def _pinned_digest(image: str | None, digest: str | None, holder: str) -> list[F
     if not isinstance(reference, ImageReference):
         return []  # an unreadable URI is reported once, by _parsed
     return [ImageReference(reference.repository, None, digest, reference.account, reference.region, holder)]
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -26,6 +26,7 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         "repository",
         region=report.repository.region,
         repository=report.repository.name,
+        account=report.repository.account,
         mode=report.mode,
         target=report.target_index,
         status=report.status.value,
@@ -45,7 +46,13 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
 
 
 def policy_written(
-    region: str, repository: str, status: PolicyStatus, *, previous: Any, written: Any
+    region: str,
+    repository: str,
+    status: PolicyStatus,
+    *,
+    previous: Any,
+    written: Any,
+    account: str | None = None,
 ) -> None:
     _line(
         logger.info,
@@ -53,13 +60,14 @@ def policy_written(
         "policy_written",
         region=region,
         repository=repository,
+        account=account,
         policy_status=status.value,
         previous_policy=previous,
         policy=written,
     )
 
 
-def image_deleted(region: str, repository: str, decision: Decision) -> None:
+def image_deleted(region: str, repository: str, decision: Decision, *, account: str | None = None) -> None:
     image = decision.image
     _line(
         logger.info,
@@ -67,6 +75,7 @@ def image_deleted(region: str, repository: str, decision: Decision) -> None:
         "deletion",
         region=region,
         repository=repository,
+        account=account,
         digest=image.digest,
         tags=list(image.tags),
         pushed_at=image.pushed_at.isoformat(),
@@ -77,9 +86,17 @@ def image_deleted(region: str, repository: str, decision: Decision) -> None:
     )
 
 
-def delete_failed(region: str, repository: str, failure: DeleteFailure) -> None:
+def delete_failed(
+    region: str, repository: str, failure: DeleteFailure, *, account: str | None = None
+) -> None:
     _failure(
-        logger.warning, "image not deleted", "delete_failure", failure, region=region, repository=repository
+        logger.warning,
+        "image not deleted",
+        "delete_failure",
+        failure,
+        region=region,
+        repository=repository,
+        account=account,
     )
 
 
@@ -109,7 +126,7 @@ def _failure(
     _line(level, message, event, **context, **fields, detail=detail)
 
 
-def deferred(region: str, count: int, resume_at: str) -> None:
+def deferred(region: str, count: int, resume_at: str, *, account: str | None = None) -> None:
     _line(
         logger.warning,
         "repositories deferred to the next run",
@@ -117,6 +134,7 @@ def deferred(region: str, count: int, resume_at: str) -> None:
         region=region,
         deferred=count,
         resume_at=resume_at,
+        account=account,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_janitor.config import Config
-from ecr_janitor.core.model import DeleteFailure
+from ecr_janitor.core.model import ALL_REGIONS, DeleteFailure
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, ReasonCode, Verdict
 from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, RunReport, Status
@@ -41,9 +41,16 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
     lines = [_headline(report), ""]
     retained = [r for r in report.repositories if r.policy is None]
     propagated = [r for r in report.repositories if r.policy is not None]
+    # With several registries, every row says whose it is.
+    account: list[str] = ["ACCOUNT"] if report.accounts else []
+
+    def whose(r: RepositoryReport) -> list[str]:
+        return [r.repository.account] if account else []
+
     if retained:
-        rows = [_row(r, report.dry_run) for r in retained]
-        lines.extend(_table(_header(report.dry_run), rows, details=[_breakdown(r) for r in retained]))
+        rows = [whose(r) + _row(r, report.dry_run) for r in retained]
+        header = account + _header(report.dry_run)
+        lines.extend(_table(header, rows, details=[_breakdown(r) for r in retained]))
     if propagated:
         if retained:
             lines.append("")
@@ -51,17 +58,18 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
             "Lifecycle policies (propagate mode). ECR enforces them itself, on its own schedule",
             "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
         ]
-        rows = [_policy_row(r) for r in propagated]
-        lines.extend(_table(_POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
+        rows = [whose(r) + _policy_row(r) for r in propagated]
+        lines.extend(_table(account + _POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
     if not report.repositories:
         lines.append("No repository is covered by a target.")
     failures = [r for r in report.repositories if r.failed and r.status is not Status.BLOCKED]
     if failures or report.region_failures or report.in_use_failures:
         lines += ["", "Problems (exit code 1):"]
         lines += [f"  {f.describe()}: nothing deleted there" for f in report.in_use_failures]
-        lines += [f"  {f.region}: {f.code}: {f.message}" for f in report.region_failures]
+        lines += [f"  {_where(f.account, f.region)}: {f.code}: {f.message}" for f in report.region_failures]
         for r in failures:
-            lines.append(f"  {r.repository.region} {r.repository.name}: {r.message}")
+            where = _where(r.repository.account if account else None, r.repository.region)
+            lines.append(f"  {where} {r.repository.name}: {r.message}")
             lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in r.delete_failures[:5]]
             if len(r.delete_failures) > 5:
                 lines.append(f"    … and {len(r.delete_failures) - 5} more (see --json)")
@@ -85,6 +93,12 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _where(account: str | None, region: str) -> str:
+    """`us-east-1`, or `account 111122223333 us-east-1`; `*`: every region."""
+    region_text = "every region" if region == ALL_REGIONS else region
+    return region_text if account is None else f"account {account} {region_text}"
+
+
 def _legend(report: RunReport, config: Config) -> list[str]:
     used = sorted({r.target_index for r in report.repositories})
     lines = ["Targets and rules:"]
@@ -101,9 +115,15 @@ def _legend(report: RunReport, config: Config) -> list[str]:
 def _headline(report: RunReport) -> str:
     when = report.now.strftime("%Y-%m-%d %H:%M UTC")
     mode = f"DRY RUN, nothing deleted: {report.dry_run_reason}" if report.dry_run else "deletions applied"
-    return (
+    headline = (
         f"ECR Janitor {report.command} · {mode}\nevaluated at {when} · regions: {', '.join(report.regions)}"
     )
+    if report.accounts or report.consumer_accounts:
+        headline += (
+            f"\nregistries of {len(report.accounts)} account(s): {', '.join(report.accounts) or 'none'}"
+            f" · workloads read in {len(report.consumer_accounts)} account(s)"
+        )
+    return headline
 
 
 def _header(dry_run: bool) -> list[str]:
@@ -275,12 +295,21 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "now": report.now.isoformat(),
         "durationSeconds": round(report.duration_seconds, 3),
         "regions": list(report.regions),
+        "accounts": list(report.accounts),
+        "consumerAccounts": list(report.consumer_accounts),
         "totals": report.totals(),
         "regionFailures": [
-            {"region": f.region, "code": f.code, "message": f.message} for f in report.region_failures
+            {"region": f.region, "code": f.code, "message": f.message, "account": f.account}
+            for f in report.region_failures
         ],
         "inUseSourceFailures": [
-            {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
+            {
+                "region": f.region,
+                "source": f.source,
+                "code": f.code,
+                "message": f.message,
+                "account": f.account,
+            }
             for f in report.in_use_failures
         ],
         "resume": dict(report.resume),
@@ -291,6 +320,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "status": use.status,
                 "imagesCovered": use.covered,
                 "imagesInUse": use.pinned,
+                "account": use.account,
             }
             for use in report.inspector
         ],
@@ -304,6 +334,7 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
     decisions = report.plan.decisions if report.plan else ()
     return {
         "region": report.repository.region,
+        "account": report.repository.account,
         "repository": report.repository.name,
         "mode": report.mode,
         "target": report.target_index,

@@ -108,7 +108,14 @@ class RepositoryRun:
         write = not self.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
         if write:
             self.registry.put_lifecycle_policy(name, policy.text())
-            audit.policy_written(self.repository.region, name, status, previous=current, written=wanted)
+            audit.policy_written(
+                self.repository.region,
+                name,
+                status,
+                previous=current,
+                written=wanted,
+                account=self.repository.account,
+            )
         outcome = PolicyOutcome(
             status,
             write,
@@ -141,10 +148,11 @@ class RepositoryRun:
 
         def audit_batch(result: DeleteResult) -> None:
             # Logged as ECR answers, so a deletion is on record even if the run is cut short after it.
+            account = self.repository.account
             for digest in result.deleted:
-                audit.image_deleted(self.repository.region, name, expired[digest])
+                audit.image_deleted(self.repository.region, name, expired[digest], account=account)
             for failure in result.failures:
-                audit.delete_failed(self.repository.region, name, failure)
+                audit.delete_failed(self.repository.region, name, failure, account=account)
 
         deletion = delete_in_layers(self.registry, name, plan, audit_batch)
         if deletion.failures:
