@@ -37,6 +37,7 @@ The fields read, walked in botocore's service models (ecs 2014-11-13, batch 2016
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -84,7 +85,7 @@ class InUseReader:
     `account`: whose workloads these are (None: the janitor's own, its id not looked up). A workload's
     reference without a registry host is taken to mean its own account's registry, so it is given that
     account; an image list's may name any. `image_lists`: read `protect.extraImageLists` (the janitor's
-    own account only)."""
+    own account only). `where` ends every holder's name (` in account 111122223333`)."""
 
     def __init__(
         self,
@@ -93,11 +94,13 @@ class InUseReader:
         *,
         account: str | None = None,
         image_lists: bool = True,
+        where: str = "",
     ) -> None:
         self._client_for = client_for
         self._settings = settings
         self._account = account
         self._image_lists = image_lists
+        self._where = where
 
     def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
         """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
@@ -131,6 +134,8 @@ class InUseReader:
                     SourceFailure(region, source, code, error_message(error), account=self._account)
                 )
                 continue
+            if self._where:
+                found = [replace(r, holder=r.holder + self._where) for r in found]
             # A workload's host-less reference names its own account's registry; an image list's (`*`)
             # may name any.
             owner = None if region == ALL_REGIONS else self._account

@@ -136,7 +136,11 @@ def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts:
             audit.source_failed(failure)
             continue
         reader = InUseReader(
-            client_for, config.protect, account=account, image_lists=account == accounts.home
+            client_for,
+            config.protect,
+            account=account,
+            image_lists=account == accounts.home,
+            where="" if account == accounts.home else f" in account {account}",
         )
         part = reader.read(regions, home, now)
         for failure in part.failures:
