@@ -14,14 +14,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from devtools.accounts import LocalAccounts
 from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
+from ecr_janitor import constants as c
 from ecr_janitor.cli import main
-from tests.factories import rule
+from ecr_janitor.constants import (
+    ENV_CONFIG_PATH,
+    ENV_FANOUT_CONCURRENCY,
+    ENV_FANOUT_SLICE_SIZE,
+    ENV_RUN_BUCKET,
+)
+from ecr_janitor.events import InvalidEventError
+from ecr_janitor.handler import handler
+from ecr_janitor.observability import metrics
+from tests.factories import FakeLambdaContext, rule
+from tests.integration.test_fanout import BUCKET, Driver, _value
 
 A = ACCOUNT_ID
 B = "111122223333"
@@ -371,3 +383,97 @@ def test_the_text_report_has_an_account_column_with_many_registries(
     assert header.split()[:3] == ["ACCOUNT", "REGION", "REPOSITORY"]
     assert f"{B}  us-east-1  team/api" in out
     assert f"registries of 1 account(s): {B}" in out
+
+
+# -- 4. fan-out: a slice is one registry, and its worker reaches it through the account's role --------
+
+
+def test_fan_out_slices_each_registry_and_its_worker_cleans_it_through_the_role(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    accounts: LocalAccounts,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home, other, failing = Seeder(local_ecr), Seeder(local_ecr, account=B), Seeder(local_ecr, account=C)
+    for registry in (home, other, failing):
+        registry.repository("app")
+        registry.image("app", pushed_at=OLD, size_bytes=10)
+    member(accounts, B)
+    member(accounts, C)
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    for name, value in {
+        ENV_RUN_BUCKET: BUCKET,
+        ENV_FANOUT_SLICE_SIZE: "10",
+        ENV_FANOUT_CONCURRENCY: "2",
+        ENV_CONFIG_PATH: str(write_config(tmp_path, accounts=[A, B, C], regions=["us-east-1"])),
+    }.items():
+        monkeypatch.setenv(name, value)
+    metrics.clear_metrics()
+    driver = Driver(capsys)
+
+    prepared = driver.prepare()
+    slices = driver.get(prepared["slicesKey"])
+    assert [(s.get("account"), s["region"], len(s["repositories"])) for s in slices] == [
+        (A, "us-east-1", 1),
+        (B, "us-east-1", 1),
+        (C, "us-east-1", 1),
+    ]
+    assert driver.get(f"runs/{driver.run_id}/run.json")["accounts"] == [A, B, C]
+    local_ecr.strict.faults.append(Fault("BatchDeleteImage", "AccessDeniedException", "no", account=C))
+    summary = driver.summary(prepared, driver.map_run(prepared))
+
+    assert summary["status"] == "failed"  # C's deletion was refused
+    assert (home.images_left("app"), other.images_left("app")) == (set(), set())
+    assert len(failing.images_left("app")) == 1
+    assert local_ecr.strict.count("BatchDeleteImage", account=B) == 1
+    assert summary["totals"]["imagesExpired"] == 2
+    # The totals keep their single dimension; each account gets its own blob {service, Account}.
+    per_account = {}
+    for blob in driver.emf():
+        (dimensions,) = blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        if "Account" in dimensions:
+            assert sorted(dimensions) == ["Account", "service"]
+            per_account[blob["Account"]] = {
+                spec.name: _value(blob, spec)
+                for spec in (c.IMAGES_EXPIRED, c.BYTES_RECLAIMED, c.REPOSITORIES_FAILED)
+            }
+        else:
+            assert dimensions == ["service"]
+            assert _value(blob, c.IMAGES_EXPIRED) == 2
+    assert per_account == {
+        A: {"ImagesExpired": 1, "BytesReclaimed": 10, "RepositoriesFailed": 0},
+        B: {"ImagesExpired": 1, "BytesReclaimed": 10, "RepositoriesFailed": 0},
+        C: {"ImagesExpired": 0, "BytesReclaimed": 0, "RepositoriesFailed": 0},
+    }
+    metrics.clear_metrics()
+
+
+def test_a_worker_refuses_a_slice_of_an_account_the_config_does_not_clean(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    accounts: LocalAccounts,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    member(accounts, C)
+    monkeypatch.setenv(ENV_RUN_BUCKET, BUCKET)
+    monkeypatch.setenv(ENV_CONFIG_PATH, str(write_config(tmp_path, accounts=[B])))
+    event = {
+        "fanOut": {
+            "step": "worker",
+            "runId": "run-1",
+            "sliceIndex": 0,
+            "slice": {
+                "account": C,
+                "region": "us-east-1",
+                "repositories": [{"name": "app", "arn": f"arn:aws:ecr:us-east-1:{C}:repository/app"}],
+            },
+        }
+    }
+    with pytest.raises(
+        InvalidEventError, match=f"slice 0 is in account {C}, which the config does not clean"
+    ):
+        handler(event, FakeLambdaContext())
+    assert local_ecr.strict.count("AssumeRole", service="sts") == 0
+    assert local_ecr.strict.count(service="ecr") == 0
