@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The CDK app: validate the janitor's config, stage the function code with it, build the stack.
 
-    npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC
-    npx cdk deploy -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=ops@example.com
-    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4   # very large registries: Step Functions fan-out
+    npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC; both stacks
+    npx cdk deploy EcrJanitor -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=me@x.org
+    npx cdk deploy EcrJanitor -c fanOut=true -c fanOutConcurrency=4   # very large registries: fan-out
+
+Two stacks: EcrJanitor (the janitor itself) and EcrJanitorMemberRole (the role other accounts give it:
+a plain template for a CloudFormation StackSet, cdk.out/EcrJanitorMemberRole.template.json).
 
 An invalid config or context value stops synth with the same message `python -m ecr_janitor validate`
 prints, and exit code 2, before anything is built. No lookups, no AWS calls: it synthesizes offline.
@@ -23,6 +26,8 @@ from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from ecr_janitor.config import ConfigError, load_config  # noqa: E402
+from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME  # noqa: E402
+from infra.member_stack import EcrJanitorMemberRoleStack  # noqa: E402
 from infra.package import stage_function_code  # noqa: E402
 from infra.settings import SettingsError, settings_from_context  # noqa: E402
 from infra.stack import EcrJanitorStack  # noqa: E402
@@ -48,6 +53,9 @@ def main() -> int:
             schedule=settings.schedule,
             alarm_email=settings.alarm_email,
             fan_out=settings.fan_out,
+        )
+        EcrJanitorMemberRoleStack(
+            app, role_name=config.access_role.name if config.access_role else ACCESS_ROLE_DEFAULT_NAME
         )
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         try:

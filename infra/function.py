@@ -27,7 +27,7 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import janitor_statements
+from infra.permissions import MemberAccess, janitor_statements
 
 HANDLER = "ecr_janitor.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -74,6 +74,12 @@ FAILURE_RETENTION = Duration.days(14)
 """SQS's maximum, so a failed invocation is still there after a long weekend."""
 
 
+ORGANIZATION_LISTINGS = (
+    " With `organization`, also Organizations' account listings (ListAccounts, ListAccountsForParent, "
+    "ListOrganizationalUnitsForParent), read-only."
+)
+
+
 class JanitorFunction(Construct):
     """The function with its own role (no managed policies), log group, tracing and failure queue."""
 
@@ -86,6 +92,7 @@ class JanitorFunction(Construct):
         regions: Sequence[str] | None,
         image_lists: Sequence[str] = (),
         reserved_concurrency: int = 1,
+        member_access: MemberAccess | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
@@ -104,6 +111,9 @@ class JanitorFunction(Construct):
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
         for statement in janitor_statements(self, regions=regions, image_lists=image_lists):
+            self.role.add_to_policy(statement)
+        # Other accounts (`accounts`, `protect.consumerAccounts`): only through their member role.
+        for statement in member_access.statements() if member_access else ():
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
@@ -171,13 +181,15 @@ class JanitorFunction(Construct):
                 ENV_STATE_PARAMETER: self.resume_state.parameter_name,
             },
         )
+        organization = member_access is not None and member_access.organization
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="Two groups of actions have no resource-level permissions: X-Ray's "
                 "PutTraceSegments/PutTelemetryRecords (active tracing), and the account-wide listings "
                 "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, "
-                "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *.",
+                "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *."
+                + (ORGANIZATION_LISTINGS if organization else ""),
             ),
             *(
                 Acknowledgment(
@@ -189,6 +201,15 @@ class JanitorFunction(Construct):
                 for arn in _nag_repository_arns(regions)
             ),
         )
+        if member_access is not None and member_access.organization:
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{member_access.role_name}]",
+                    reason="With `organization` the accounts are the organization's ACTIVE ones at run "
+                    "time, unknown at synth: the janitor may assume the member role of that one name in "
+                    "any account. Each member role trusts only this role, and only with the external id.",
+                )
+            )
 
 
 def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:

@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from ecr_janitor.config import Config
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
 
 ECR_READ_ACTIONS = (
@@ -109,14 +111,16 @@ def image_list_statements(scope: Construct, *, locations: Sequence[str]) -> list
     return statements
 
 
-def janitor_statements(
-    scope: Construct, *, regions: Sequence[str] | None, image_lists: Sequence[str] = ()
+def registry_statements(
+    scope: Construct, *, readable: Sequence[str], writable: Sequence[str]
 ) -> list[iam.PolicyStatement]:
-    repositories = repository_arns(scope, regions=regions)
+    """Read the `readable` repositories, clean the `writable` ones, and never write to one that opted out
+    (in any region of the stack's account): the janitor's own role, and a member role that cleans."""
     return [
-        *image_list_statements(scope, locations=image_lists),
-        iam.PolicyStatement(sid="ReadRepositories", actions=list(ECR_READ_ACTIONS), resources=repositories),
-        iam.PolicyStatement(sid="CleanRepositories", actions=list(ECR_WRITE_ACTIONS), resources=repositories),
+        iam.PolicyStatement(sid="ReadRepositories", actions=list(ECR_READ_ACTIONS), resources=list(readable)),
+        iam.PolicyStatement(
+            sid="CleanRepositories", actions=list(ECR_WRITE_ACTIONS), resources=list(writable)
+        ),
         iam.PolicyStatement(
             sid="NeverTouchOptedOutRepositories",
             effect=iam.Effect.DENY,
@@ -124,5 +128,71 @@ def janitor_statements(
             resources=repository_arns(scope, regions=["*"]),
             conditions={"StringEquals": {f"aws:ResourceTag/{SKIP_TAG_KEY}": SKIP_TAG_VALUE}},
         ),
-        iam.PolicyStatement(sid="FindImagesInUse", actions=list(IN_USE_READ_ACTIONS), resources=["*"]),
     ]
+
+
+def in_use_statement() -> iam.PolicyStatement:
+    """What workloads run: read-only, account-wide listings (the janitor's role and every member role)."""
+    return iam.PolicyStatement(sid="FindImagesInUse", actions=list(IN_USE_READ_ACTIONS), resources=["*"])
+
+
+def janitor_statements(
+    scope: Construct, *, regions: Sequence[str] | None, image_lists: Sequence[str] = ()
+) -> list[iam.PolicyStatement]:
+    repositories = repository_arns(scope, regions=regions)
+    return [
+        *image_list_statements(scope, locations=image_lists),
+        *registry_statements(scope, readable=repositories, writable=repositories),
+        in_use_statement(),
+    ]
+
+
+# -- other accounts: the member role the janitor assumes in each (infra/member_role.py creates it) -----
+
+ORGANIZATIONS_READ_ACTIONS = (
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+)
+"""Listing the organization's accounts (`organization` in `accounts` or `protect.consumerAccounts`): no
+resource-level permissions for these in the Service Authorization Reference beyond the organization's
+own ARNs, which the stack can't know offline; read-only."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MemberAccess:
+    """Whom the janitor's role may assume: the member role in each listed account, or (organization) in
+    any account, which the member role's trust and external id then narrow to the janitor alone."""
+
+    role_name: str
+    accounts: tuple[str, ...]
+    organization: bool
+
+    @classmethod
+    def of(cls, config: Config) -> MemberAccess | None:
+        if config.access_role is None:
+            return None
+        selections = [s for s in (config.accounts, config.protect.consumer_accounts) if s is not None]
+        return cls(
+            role_name=config.access_role.name,
+            accounts=tuple(sorted({account for s in selections for account in s.ids})),
+            organization=any(s.organization is not None for s in selections),
+        )
+
+    def role_arns(self) -> list[str]:
+        accounts = ["*"] if self.organization else self.accounts
+        return [f"arn:{Aws.PARTITION}:iam::{account}:role/{self.role_name}" for account in accounts]
+
+    def statements(self) -> list[iam.PolicyStatement]:
+        statements = [
+            iam.PolicyStatement(
+                sid="AssumeMemberRoles", actions=["sts:AssumeRole"], resources=self.role_arns()
+            )
+        ]
+        if self.organization:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ListOrganizationAccounts", actions=list(ORGANIZATIONS_READ_ACTIONS), resources=["*"]
+                )
+            )
+        return statements

@@ -13,6 +13,7 @@ from infra.alarms import JanitorAlarms
 from infra.dashboard import JanitorDashboard
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
+from infra.permissions import MemberAccess
 from infra.schedule import NightlySchedule
 from infra.settings import FanOutSettings
 
@@ -53,6 +54,7 @@ class EcrJanitorStack(Stack):
             image_lists=config.protect.extra_image_lists,
             # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
+            member_access=MemberAccess.of(config),
         )
         runs = (
             None
@@ -68,6 +70,12 @@ class EcrJanitorStack(Stack):
         )
         dashboard = JanitorDashboard(self, "Dashboard", janitor=janitor, alarms=list(alarms.alarms.values()))
         CfnOutput(self, "FunctionName", value=janitor.function.function_name)
+        CfnOutput(
+            self,
+            "JanitorRoleArn",
+            value=janitor.role.role_arn,
+            description="The role member accounts trust: stack EcrJanitorMemberRole's JanitorRoleArn",
+        )
         CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "FailureQueueUrl", value=janitor.failure_queue.queue_url)

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME
+from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, EXTERNAL_ID_PATTERN, ROLE_NAME_PATTERN
 from ecr_janitor.core.lifecycle import MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
@@ -49,10 +49,8 @@ ORGANIZATION = "organization"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _PARENT_ID = re.compile(r"^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 """Organizations' ParentId: a root or an OU (botocore's organizations model)."""
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
-"""IAM's RoleName."""
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")
-"""STS AssumeRole's ExternalId: 2 to 1224 of these characters (botocore's sts model)."""
+_ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 _ACCOUNTS_FORMS = (
     f"a list of 12-digit account ids, `{ORGANIZATION}`, or `{{{ORGANIZATION}: {{ous: [ou-...]}}}}`"
 )

@@ -128,6 +128,10 @@ ACCESS_ROLE_DEFAULT_NAME = "ecr-janitor-reader"
 """The role's name in every member account unless `accessRole.name` says otherwise."""
 ROLE_SESSION_NAME = "ecr-janitor"
 """The session name of every AssumeRole: what the member account's CloudTrail shows."""
+ROLE_NAME_PATTERN = r"[A-Za-z0-9_+=,.@-]{1,64}"
+"""IAM's RoleName (the whole value): checked in the config and as the member stack's parameter."""
+EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_+=,.@:/-]{2,1224}"
+"""STS AssumeRole's ExternalId (botocore's sts model, the whole value): the config and the member stack."""
 ACCOUNT_DIMENSION = "Account"
 ACCOUNT_METRICS: tuple[MetricSpec, ...] = (IMAGES_EXPIRED, BYTES_RECLAIMED, REPOSITORIES_FAILED)
 """Also published per cleaned account, with dimensions {service, Account}, when the config lists

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
-from infra.stack import EcrJanitorStack
 from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ MINIMAL_CONFIG: dict[str, Any] = config_document()
 
 @dataclass(frozen=True)
 class Synthesized:
-    stack: EcrJanitorStack
+    stack: Stack
     template: Template
     outdir: Path
 
