@@ -101,6 +101,12 @@ class AccountSelection(CamelModel):
             return {"ids": tuple(ids)}
         raise ValueError(f"use {_ACCOUNTS_FORMS}")
 
+    def describe(self) -> str:
+        if self.organization is None:
+            return ", ".join(self.ids)
+        under = f" under {', '.join(self.organization.ous)}" if self.organization.ous else ""
+        return f"every ACTIVE account of the organization{under}"
+
     @model_serializer(mode="plain")
     def _as_written(self) -> object:
         """The form a user writes, so that the deployed JSON config reads back the same."""

@@ -202,6 +202,30 @@ def test_an_account_that_cannot_be_assumed_withholds_every_deletion(
     assert local_ecr.strict.count("ListClusters", service="ecs", account=B) == 1
 
 
+def test_inspector_is_read_where_a_registry_is_cleaned_not_in_consumer_accounts(
+    tmp_path: Path, local_ecr: LocalEcr, accounts: LocalAccounts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Inspector's coverage is of an account's own registry: a consumer's says nothing about this one,
+    so it is not asked (and `inspector: required` doesn't require it there)."""
+    registry = Seeder(local_ecr)
+    registry.repository("app")
+    running = registry.image("app", pushed_at=OLD, tags=["v1"])
+    home = Workloads(strict=local_ecr.strict)
+    home.inspector("ENABLED")
+    home.inspector_coverage("app", running, in_use=1)
+    member(accounts, B)  # Inspector's ECR scanning is off in B
+
+    code, report = run(
+        capsys, write_config(tmp_path, protect={"consumerAccounts": [B], "inspector": "required"})
+    )
+
+    assert code == 0, report["inUseSourceFailures"]
+    assert registry.images_left("app") == {running}
+    assert [(use["account"], use["used"]) for use in report["inspector"]] == [(A, True)]
+    assert local_ecr.strict.count(service="inspector2", account=B) == 0
+    assert local_ecr.strict.count(service="inspector2", account=A) == 2  # status, one coverage page
+
+
 def test_the_text_report_names_the_unreachable_account(
     tmp_path: Path, local_ecr: LocalEcr, accounts: LocalAccounts, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,7 +85,9 @@ class InUseReader:
     `account`: whose workloads these are (None: the janitor's own, its id not looked up). A workload's
     reference without a registry host is taken to mean its own account's registry, so it is given that
     account; an image list's may name any. `image_lists`: read `protect.extraImageLists` (the janitor's
-    own account only). `where` ends every holder's name (` in account 111122223333`)."""
+    own account only). `inspector`: read Amazon Inspector, whose coverage is of the account's own
+    registry only (so False for an account whose registry isn't cleaned). `where` ends every holder's
+    name (` in account 111122223333`)."""
 
     def __init__(
         self,
@@ -94,19 +96,21 @@ class InUseReader:
         *,
         account: str | None = None,
         image_lists: bool = True,
+        inspector: bool = True,
         where: str = "",
     ) -> None:
         self._client_for = client_for
         self._settings = settings
         self._account = account
         self._image_lists = image_lists
+        self._own_inspector = inspector
         self._where = where
 
     def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
         """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
         snapshot = InUseSnapshot()
         sources: list[tuple[str, str, Callable[[], Iterable[Found]]]] = []
-        inspector = self._settings.in_use and self._settings.inspector != "off"
+        inspector = self._own_inspector and self._settings.in_use and self._settings.inspector != "off"
         if self._settings.in_use:
             for region in regions:
                 sources += [
@@ -116,7 +120,7 @@ class InUseReader:
                 ]
                 if inspector:
                     sources.append((region, "Inspector", partial(self._inspector, region, now, snapshot)))
-        if not inspector:
+        if not inspector and self._own_inspector:
             snapshot.inspector += [
                 InspectorUse(region, used=False, status="OFF", account=self._account) for region in regions
             ]

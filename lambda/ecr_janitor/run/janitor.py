@@ -140,6 +140,7 @@ def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts:
             config.protect,
             account=account,
             image_lists=account == accounts.home,
+            inspector=account in accounts.cleaned,
             where="" if account == accounts.home else f" in account {account}",
         )
         part = reader.read(regions, home, now)
