@@ -1,7 +1,7 @@
 """What a deployment can change without editing code: the CDK context keys, their defaults, their checks.
 
-    npx cdk deploy -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c alarmEmail=me@example.com
-    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
+    npx cdk deploy EcrJanitor -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c alarmEmail=me@x.org
+    npx cdk deploy EcrJanitor -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
 
 A bad value stops `cdk synth` with one clear line, before anything is built.
 """
