@@ -19,6 +19,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -49,8 +50,14 @@ ORGANIZATION = "organization"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _PARENT_ID = re.compile(r"^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 """Organizations' ParentId: a root or an OU (botocore's organizations model)."""
-_ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
-_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+_ACCESS_ROLE_TEXT = {
+    "name": (re.compile(ROLE_NAME_PATTERN), "an IAM role name has 1 to 64 letters, digits or _+=,.@-"),
+    "external_id": (
+        re.compile(EXTERNAL_ID_PATTERN),
+        "an external id has 2 to 1224 letters, digits or _+=,.@:/-, and no spaces",
+    ),
+}
+"""IAM's RoleName and STS AssumeRole's ExternalId (botocore's sts model), and what to say when wrong."""
 _ACCOUNTS_FORMS = (
     f"a list of 12-digit account ids, `{ORGANIZATION}`, or `{{{ORGANIZATION}: {{ous: [ou-...]}}}}`"
 )
@@ -124,19 +131,13 @@ class AccessRole(CamelModel):
     external_id: StrictStr
     """What the role's trust policy requires as sts:ExternalId."""
 
-    @field_validator("name")
+    @field_validator("name", "external_id")
     @classmethod
-    def _role_name(cls, name: str) -> str:
-        if not _ROLE_NAME.fullmatch(name):
-            raise ValueError("an IAM role name has 1 to 64 letters, digits or _+=,.@-")
-        return name
-
-    @field_validator("external_id")
-    @classmethod
-    def _external_id(cls, external_id: str) -> str:
-        if not _EXTERNAL_ID.fullmatch(external_id):
-            raise ValueError("an external id has 2 to 1224 letters, digits or _+=,.@:/-, and no spaces")
-        return external_id
+    def _iam_text(cls, value: str, info: ValidationInfo) -> str:
+        pattern, rule = _ACCESS_ROLE_TEXT[str(info.field_name)]
+        if not pattern.fullmatch(value):
+            raise ValueError(rule)
+        return value
 
 
 class Protect(CamelModel):

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
+import pytest
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
+CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
 SHIPPED_CONFIG = ROOT / "ecr-janitor.yaml"
 
 MINIMAL_CONFIG: dict[str, Any] = config_document()
@@ -148,3 +152,33 @@ def policy_statements(synthesized: Synthesized) -> Iterator[tuple[str, dict[str,
                 logical_id,
                 {**statement, "Action": actions, "Resource": [placeholder(r) for r in resources]},
             )
+
+
+def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    """The venv's cfn-lint, with the repository's settings, as `make infra` runs it."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            "--config-file",
+            str(CFN_LINT_CONFIG),
+            "--",
+            str(template),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def nag_findings(app: App, outdir: Path) -> set[tuple[str, str]]:
+    """(construct path, rule) of every cdk-nag finding when `app` synthesizes: for apps built with
+    acknowledgements switched off, so that synth must fail and report them."""
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report: dict[str, Any] = json.loads((outdir / "validation-report.json").read_text())
+    return {
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }

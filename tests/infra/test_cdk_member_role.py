@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from devtools.accounts import member_trust_policy
 from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, SKIP_TAG_KEY
 from infra.member_stack import JANITOR_ROLE_ARN_PATTERN, MEMBER_STACK_NAME, EcrJanitorMemberRoleStack
 from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS
-from tests.infra.cdk_support import Synthesized, placeholder
-from tests.infra.test_cdk_stack import CFN_LINT, CFN_LINT_CONFIG, MIN_REASON_WORDS, _acknowledgements
+from tests.infra.cdk_support import Synthesized, cfn_lint, nag_findings, placeholder
+from tests.infra.test_cdk_stack import MIN_REASON_WORDS, _acknowledgements
 
 MEMBER_REPOSITORIES = "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"
 
@@ -134,26 +133,12 @@ def test_every_acknowledgement_is_reasoned_needed_and_covers_a_real_finding(
     app = App(outdir=str(tmp_path / "cdk.out"))
     EcrJanitorMemberRoleStack(app)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.synth()
-    report: dict[str, Any] = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
-    findings = {
-        (construct["constructPath"], violation["ruleName"])
-        for plugin in report["pluginReports"]
-        for violation in plugin["violations"]
-        for construct in violation["violatingConstructs"]
-    }
+    findings = nag_findings(app, tmp_path / "cdk.out")
     covered = {(p, r) for p, r in acknowledged for f in findings if f[1] == r and f[0].startswith(p + "/")}
     assert covered == acknowledged, "acknowledgement without a finding: remove it"
     assert all(any(f[1] == r and f[0].startswith(p + "/") for p, r in acknowledged) for f in findings)
 
 
 def test_cfn_lint_passes_on_the_member_template(member: Synthesized) -> None:
-    template = member.outdir / f"{MEMBER_STACK_NAME}.template.json"
-    result = subprocess.run(
-        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(member.outdir / f"{MEMBER_STACK_NAME}.template.json")
     assert result.returncode == 0, result.stdout + result.stderr

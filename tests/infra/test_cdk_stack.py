@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aws_cdk
 import pytest
@@ -19,10 +16,8 @@ from ecr_janitor.config import Config, parse_config
 from infra.package import stage_function_code
 from infra.settings import DEFAULT_SCHEDULE, FanOutSettings
 from infra.stack import EcrJanitorStack
-from tests.infra.cdk_support import ROOT, Synth, Synthesized
+from tests.infra.cdk_support import Synth, Synthesized, cfn_lint, nag_findings
 
-CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
-CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # the venv's, as `make infra` runs it
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 MIN_REASON_WORDS = 15
 
@@ -150,15 +145,7 @@ def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
         fan_out=fan_out,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.synth()
-    report: dict[str, Any] = json.loads((tmp_path / "cdk.out" / "validation-report.json").read_text())
-    findings = {
-        (construct["constructPath"], violation["ruleName"])
-        for plugin in report["pluginReports"]
-        for violation in plugin["violations"]
-        for construct in violation["violatingConstructs"]
-    }
+    findings = nag_findings(app, tmp_path / "cdk.out")
     assert findings, "cdk-nag reported nothing: is it running?"
     uncovered = [
         f for f in findings if not any(f[1] == r and f[0].startswith(p + "/") for p, r in acknowledged)
@@ -169,11 +156,5 @@ def test_every_acknowledgement_is_needed_and_covers_a_real_finding(
 
 
 def test_cfn_lint_passes_on_the_synthesized_template(either: Synthesized) -> None:
-    template = either.outdir / "EcrJanitor.template.json"
-    result = subprocess.run(
-        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(either.outdir / "EcrJanitor.template.json")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -112,19 +112,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         _seed(ecr)
         _break_one_region(ecr)
         with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("AWS_PROFILE", raising=False)
-            patch.delenv("POWERTOOLS_DEV", raising=False)
-            for name, value in {
-                "AWS_ENDPOINT_URL": ecr.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "ECR_JANITOR_CONFIG": str(config_file),
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "false",
-            }.items():
-                patch.setenv(name, value)
+            _deployed(patch, ecr, config_file)
             blocked = _invoke(patch)
             ecr.strict.faults.clear()
             cleaned = _invoke(patch)
@@ -134,6 +122,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         ecr.reset()
         ecr.stop()
+
+
+def _deployed(patch: pytest.MonkeyPatch, ecr: LocalEcr, config_file: Path) -> None:
+    """The environment of the deployed function, pointed at the local ECR."""
+    patch.delenv("AWS_PROFILE", raising=False)
+    patch.delenv("POWERTOOLS_DEV", raising=False)
+    for name, value in {
+        "AWS_ENDPOINT_URL": ecr.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "ECR_JANITOR_CONFIG": str(config_file),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "false",
+    }.items():
+        patch.setenv(name, value)
 
 
 def _invoke(patch: pytest.MonkeyPatch) -> Run:
@@ -299,18 +304,7 @@ def accounts_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             )
         )
         with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("POWERTOOLS_DEV", raising=False)
-            for name, value in {
-                "AWS_ENDPOINT_URL": ecr.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "ECR_JANITOR_CONFIG": str(config_file),
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "false",
-            }.items():
-                patch.setenv(name, value)
+            _deployed(patch, ecr, config_file)
             accounts = LocalAccounts()
             for name, value in accounts.session_of(accounts.janitor_role()).items():
                 patch.setenv(name, value)

@@ -34,6 +34,7 @@ from ecr_janitor.handler import handler
 from ecr_janitor.observability import metrics
 from tests.factories import FakeLambdaContext, rule
 from tests.integration.test_fanout import BUCKET, Driver, _value
+from tests.integration.test_in_use import run
 
 A = ACCOUNT_ID
 B = "111122223333"
@@ -75,12 +76,6 @@ def write_config(tmp_path: Path, **keys: Any) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(document))
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], config: Path, command: str = "run") -> tuple[int, dict[str, Any]]:
-    code = main([command, "--config", str(config), "--json"])
-    out, _ = capsys.readouterr()
-    return code, json.loads(out)
 
 
 def kept(report: dict[str, Any], repository: str, account: str = A) -> dict[str, str]:

@@ -14,7 +14,8 @@ import threading
 from botocore.credentials import Credentials, RefreshableCredentials
 
 from ecr_janitor.adapters import clients
-from ecr_janitor.adapters.clients import AWS_ERRORS, ClientFactory
+from ecr_janitor.adapters.clients import ClientFactory
+from ecr_janitor.adapters.remembered import Remembered
 from ecr_janitor.config import AccessRole
 from ecr_janitor.constants import ROLE_SESSION_NAME
 
@@ -25,7 +26,7 @@ class AccountAccess:
         self._region = region
         """Where STS is asked (its regional endpoint): the run's home region."""
         self._identity: tuple[str, str] | None = None
-        self._sessions: dict[str, Credentials | Exception] = {}
+        self._sessions: Remembered[str, Credentials] = Remembered()
         self._lock = threading.Lock()
 
     @property
@@ -59,16 +60,7 @@ class AccountAccess:
 
     def _credentials(self, account: str) -> Credentials:
         arn = self.role_arn(account)
-        with self._lock:
-            if account not in self._sessions:
-                try:
-                    self._sessions[account] = self._assume(arn)
-                except AWS_ERRORS as error:
-                    self._sessions[account] = error
-            found = self._sessions[account]
-        if isinstance(found, Exception):
-            raise found
-        return found
+        return self._sessions.get(account, lambda: self._assume(arn))
 
     def _assume(self, arn: str) -> Credentials:
         assert self._role is not None

@@ -20,6 +20,7 @@ from ecr_janitor.adapters import clients
 from ecr_janitor.adapters.accounts import AccountAccess
 from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
 from ecr_janitor.adapters.organizations import active_accounts
+from ecr_janitor.adapters.remembered import Remembered
 from ecr_janitor.config import AccountSelection, Config
 from ecr_janitor.core.model import ALL_REGIONS, RegionFailure, SourceFailure
 from ecr_janitor.outputs import audit
@@ -94,22 +95,15 @@ class _OrganizationListings:
 
     def __init__(self, region: str) -> None:
         self._region = region
-        self._listed: dict[tuple[str, ...], tuple[str, ...] | Exception] = {}
+        self._listed: Remembered[tuple[str, ...], tuple[str, ...]] = Remembered()
 
     def accounts(self, selection: AccountSelection) -> tuple[str, ...]:
         if selection.organization is None:
             return selection.ids
         parents = selection.organization.ous
-        if parents not in self._listed:
-            try:
-                client = clients.client("organizations", self._region)
-                self._listed[parents] = tuple(active_accounts(client, parents))
-            except AWS_ERRORS as error:
-                self._listed[parents] = error
-        found = self._listed[parents]
-        if isinstance(found, Exception):
-            raise found
-        return found
+        return self._listed.get(
+            parents, lambda: tuple(active_accounts(clients.client("organizations", self._region), parents))
+        )
 
 
 def may_clean(config: Config, account: str | None, home: str | None) -> bool:
