@@ -2,6 +2,7 @@
 """The CDK app: validate the janitor's config, stage the function code with it, build the stack.
 
     npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC; both stacks
+    npx cdk deploy EcrJanitor -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
     npx cdk deploy EcrJanitor -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=me@x.org
     npx cdk deploy EcrJanitor -c fanOut=true -c fanOutConcurrency=4   # very large registries: fan-out
 
@@ -26,10 +27,9 @@ from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from ecr_janitor.config import ConfigError, load_config  # noqa: E402
-from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME  # noqa: E402
 from infra.member_stack import EcrJanitorMemberRoleStack  # noqa: E402
 from infra.package import stage_function_code  # noqa: E402
-from infra.settings import SettingsError, settings_from_context  # noqa: E402
+from infra.settings import SettingsError, check_against_config, settings_from_context  # noqa: E402
 from infra.stack import EcrJanitorStack  # noqa: E402
 
 EXIT_INVALID = 2
@@ -41,6 +41,7 @@ def main() -> int:
     try:
         settings = settings_from_context(app.node.try_get_context)
         config = load_config(settings.config_path)
+        check_against_config(settings, reads_eks=config.protect.reads_eks)
     except (ConfigError, SettingsError) as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
@@ -51,12 +52,13 @@ def main() -> int:
             config=config,
             code_dir=stage_function_code(config, destination=Path(staging) / "code"),
             schedule=settings.schedule,
+            schedule_timezone=settings.schedule_timezone,
             alarm_email=settings.alarm_email,
             fan_out=settings.fan_out,
+            eks_clusters=settings.eks_clusters,
+            vpc=settings.vpc,
         )
-        EcrJanitorMemberRoleStack(
-            app, role_name=config.access_role.name if config.access_role else ACCESS_ROLE_DEFAULT_NAME
-        )
+        EcrJanitorMemberRoleStack(app, config=config)
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         try:
             app.synth()

@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 
 from bench.scenario import Registry, config
+from devtools.kube_api import KubeApiFake, workload
 from devtools.local_ecr import LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
@@ -60,11 +61,12 @@ def _left(seeder: Seeder) -> dict[str, set[str]]:
     return {name: seeder.images_left(name) for name in sorted(seeder.backend.repositories)}
 
 
-def _seeded(ecr: LocalEcr, registry: Registry, now: datetime) -> Seeder:
+def _seeded(ecr: LocalEcr, registry: Registry, now: datetime, cluster: KubeApiFake) -> Seeder:
     ecr.reset()
     seeder = Seeder(ecr, REGION)
     registry.seed(seeder, now)
     _in_use_sources(ecr, seeder)
+    _eks_cluster(seeder, cluster)
     # moto builds a service's backend on its first request (over a second for ECS): pay that here,
     # not inside the measured run.
     boto3.client("ecs", region_name=REGION).list_clusters()
@@ -97,13 +99,26 @@ def _in_use_sources(ecr: LocalEcr, seeder: Seeder) -> None:
         workloads.batch_job("bench-queue", f"job-{n}", "RUNNING", container={"image": uri})
 
 
-def _in_use_calls(ecr: LocalEcr) -> dict[str, dict[str, int]]:
+def _eks_cluster(seeder: Seeder, cluster: KubeApiFake) -> None:
+    """One EKS cluster (a local Kubernetes API) whose Deployments, scaled to zero, name one tagged image
+    of each of SERVICES repositories: images the policy keeps anyway."""
+    cluster.objects.clear()
+    cluster.requests.clear()
+    for n, (name, repository) in enumerate(sorted(seeder.backend.repositories.items())[:SERVICES]):
+        tag = next(t for i in repository.images for t in i.image_tags)
+        cluster.add("Deployment", workload("Deployment", "bench", f"svc-{n}", [image_uri(name, tag=tag)]))
+    Workloads(REGION).eks_cluster(cluster)
+
+
+def _in_use_calls(ecr: LocalEcr, cluster: KubeApiFake) -> dict[str, dict[str, int]]:
     """The run's calls to the in-use sources, per service and operation (none of them is ECR's)."""
-    return {
+    calls = {
         service: dict(ecr.strict.operations(service))
-        for service in ("ecs", "lambda", "batch", "inspector2")
+        for service in ("ecs", "lambda", "batch", "inspector2", "eks")
         if ecr.strict.operations(service)
     }
+    calls["kubernetes"] = dict(Counter(f"GET {r.path}" for r in cluster.requests))
+    return calls
 
 
 def _ecr_calls(ecr: LocalEcr) -> Counter[str]:
@@ -125,6 +140,7 @@ def main() -> int:
     registry = Registry(args.repositories, args.images)
     now = datetime.now(UTC)
     ecr = LocalEcr(latency_seconds=args.latency_ms / 1000).start()
+    cluster = KubeApiFake("bench", region=REGION, secret_key="bench").start()
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": ecr.endpoint,
@@ -142,22 +158,23 @@ def main() -> int:
             f"{registry.images} images ({registry.expired_per_repository} to expire in each)",
             flush=True,
         )
-        seeder = _seeded(ecr, registry, now)
+        seeder = _seeded(ecr, registry, now, cluster)
         project = _measure("project", config_path)
         project_calls, project_left = _ecr_calls(ecr), _left(seeder)
-        in_use_calls = _in_use_calls(ecr)
+        in_use_calls = _in_use_calls(ecr, cluster)
 
-        seeder = _seeded(ecr, registry, now)
+        seeder = _seeded(ecr, registry, now, cluster)
         baseline = _measure("sequential", config_path)
         baseline_calls, baseline_left = _ecr_calls(ecr), _left(seeder)
 
         memory = []
         ecr.strict.latency_seconds = 0.0
         for size in [int(s) for s in args.memory_sizes.split(",") if s]:
-            _seeded(ecr, Registry(size, args.memory_images), now)
+            _seeded(ecr, Registry(size, args.memory_images), now, cluster)
             measured = _measure("project", config_path, "--trace-memory")
             memory.append({"repositories": size, "images": args.memory_images, **measured})
     finally:
+        cluster.stop()
         ecr.stop()
 
     floor = registry.floor()

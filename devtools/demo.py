@@ -3,7 +3,9 @@
 It starts the strict local ECR, seeds a registry that looks like a real team's (CI builds leaving
 hundreds of untagged images, semver releases, a `latest`, preview builds, months-old images, big ML
 images, one repository opted out, one nobody's config covers), then runs the CLI exactly as a user
-would: `plan`, `run`, and `plan` again to show that nothing is left to do.
+would: `plan`, `run`, and `plan` again to show that nothing is left to do. Then reversible expiry: a night
+that archives old releases instead of deleting them, `restore --run` that undoes it, and the next night
+leaving the restored images alone.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -142,6 +145,123 @@ def seed_demo_registry(seeder: Seeder, now: datetime) -> dict[str, int]:
     return {name: len(seeder.images_left(name)) for name in sorted(seeder.backend.repositories)}
 
 
+# -- reversible expiry: archive, restore, and the next night ---------------------------------------------
+
+ARCHIVE_REPOSITORY = "releases/mobile-api"
+ARCHIVE_CONFIG: dict[str, Any] = {
+    "dryRun": False,
+    "protect": {"tags": ["latest"]},
+    "targets": [
+        {
+            "repositories": ["releases/*"],
+            "mode": "retain",
+            "policy": {
+                "rules": [
+                    {
+                        "rulePriority": 1,
+                        "description": "releases nobody pulled for 90 days go to the archive",
+                        "selection": {
+                            "tagStatus": "tagged",
+                            "tagPatternList": ["v*"],
+                            "countType": "sinceImagePulled",
+                            "countUnit": "days",
+                            "countNumber": 90,
+                        },
+                        "action": {"type": "transition", "targetStorageClass": "archive"},
+                    },
+                    {
+                        "rulePriority": 2,
+                        "description": "archived a year: deleted",
+                        "selection": {
+                            "tagStatus": "any",
+                            "storageClass": "archive",
+                            "countType": "sinceImageTransitioned",
+                            "countUnit": "days",
+                            "countNumber": 365,
+                        },
+                        "action": {"type": "expire"},
+                    },
+                ]
+            },
+        }
+    ],
+}
+
+
+def seed_releases(seeder: Seeder, ecr: LocalEcr, now: datetime) -> None:
+    """Signed multi-arch monthly releases: old ones unpulled, the newest pulled daily, one (v2.1.0) still
+    run by ECS, and three archived over a year ago."""
+    seeder.repository(ARCHIVE_REPOSITORY, {"team": "mobile"})
+    for month in range(12):
+        age = 360 - month * 30
+        index, children = seeder.multi_arch(
+            ARCHIVE_REPOSITORY, pushed_at=now - timedelta(days=age), tags=[f"v2.{month}.0"]
+        )
+        seeder.cosign_signature(ARCHIVE_REPOSITORY, index, pushed_at=now - timedelta(days=age))
+        pulled = now - timedelta(days=1 if month >= 9 else age - 5)
+        for digest in (index, *children):
+            ecr.record_pull(REGION, ARCHIVE_REPOSITORY, digest, pulled)
+    for minor in range(3):
+        old = seeder.image(ARCHIVE_REPOSITORY, pushed_at=now - timedelta(days=800), tags=[f"v1.{minor}.0"])
+        ecr.archive(REGION, ARCHIVE_REPOSITORY, old, now - timedelta(days=400))
+    workloads = Workloads()
+    cluster = workloads.cluster("mobile")
+    legacy = workloads.task_definition("mobile-api-legacy", image_uri(ARCHIVE_REPOSITORY, tag="v2.1.0"))
+    workloads.service(cluster, "mobile-api-legacy", legacy)
+
+
+def archive_demo(ecr: LocalEcr, seeder: Seeder, env: dict[str, str]) -> bool:
+    """A night that archives, `restore --run`, and the next night leaving the restored images alone."""
+    seed_releases(seeder, ecr, datetime.now(UTC))
+    config = OUT / "ecr-janitor-archive.yaml"
+    config.write_text(
+        "# Reversible expiry: releases go to ECR's archive class first, and are deleted a year later.\n"
+        + yaml.safe_dump(ARCHIVE_CONFIG, sort_keys=False)
+    )
+    _banner(f"4/6  python -m ecr_janitor run --config {config.relative_to(ROOT)}   (a night that archives)")
+    audit_file = OUT / "archive-audit.jsonl"
+    night = _cli("run", config, env, log=audit_file)
+    print(night.stdout)
+    run_id = re.search(r"· run (\S+)", night.stdout)
+    archived = [line for line in _audit_lines(audit_file) if line.get("event") == "archive"]
+    found = run_id[1] if run_id else "?"
+    print(f"{len(archived)} archive lines in {audit_file.relative_to(ROOT)}, all with run_id {found}")
+    if run_id is None:
+        return False
+
+    _banner(f"5/6  python -m ecr_janitor restore --run {run_id[1]} --from {audit_file.relative_to(ROOT)}")
+    restore = subprocess.run(
+        [sys.executable, "-m", "ecr_janitor", "restore", "--run", run_id[1], "--from", str(audit_file)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        check=False,
+    )
+    lines = restore.stdout.splitlines()
+    print(
+        "\n".join([*lines[:6], f"  … and {len(lines) - 10} more", *lines[-4:]] if len(lines) > 12 else lines)
+    )
+    ecr.strict.finish_restores()
+    print("(ECR restores within about 20 minutes; the local registry finishes them now.)")
+
+    _banner(f"6/6  python -m ecr_janitor plan --config {config.relative_to(ROOT)}   (the next night)")
+    after = _cli("plan", config, env, log=OUT / "archive-plan-after.log")
+    print(after.stdout)
+    next_night = json.loads(_cli("plan", config, env, "--json", log=OUT / "archive-plan-after.log").stdout)
+    return (
+        night.returncode == 0
+        and bool(archived)
+        and restore.returncode == 0
+        and next_night["totals"]["imagesArchivable"] == 0
+        and next_night["totals"]["imagesRestored"] == len(archived)
+    )
+
+
+def _audit_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
 def shipped_config() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((ROOT / "ecr-janitor.yaml").read_text())
     return loaded
@@ -193,7 +313,7 @@ def main() -> int:
         print(f"Local ECR at {ecr.endpoint}: {sum(before.values())} images in {len(before)} repositories.")
         print(f"Config: {demo_config.relative_to(ROOT)} (ecr-janitor.yaml with dryRun: false)")
 
-        _banner("1/3  python -m ecr_janitor plan   (a dry run: reads everything, writes nothing)")
+        _banner("1/6  python -m ecr_janitor plan   (a dry run: reads everything, writes nothing)")
         plan = _cli("plan", demo_config, env, log=OUT / "plan.log")
         print(plan.stdout)
         if plan.returncode != 0:
@@ -201,11 +321,11 @@ def main() -> int:
             return 1
         deletes_during_plan = ecr.strict.count("BatchDeleteImage")
 
-        _banner("2/3  python -m ecr_janitor run    (what the nightly Lambda does)")
+        _banner("2/6  python -m ecr_janitor run    (what the nightly Lambda does)")
         run = _cli("run", demo_config, env, log=OUT / "audit.jsonl")
         print(run.stdout)
 
-        _banner("3/3  python -m ecr_janitor plan --json   (after the run: is anything left to expire?)")
+        _banner("3/6  python -m ecr_janitor plan --json   (after the run: is anything left to expire?)")
         again = _cli("plan", demo_config, env, "--json", log=OUT / "plan-after.log")
         (OUT / "plan-after.json").write_text(again.stdout)
         left = json.loads(again.stdout)["totals"]["imagesExpirable"]
@@ -213,11 +333,7 @@ def main() -> int:
         print(f"{'REPOSITORY':<28}{'BEFORE':>8}{'AFTER':>8}")
         for name in before:
             print(f"{name:<28}{before[name]:>8}{after[name]:>8}")
-        audit = [
-            json.loads(line)
-            for line in (OUT / "audit.jsonl").read_text().splitlines()
-            if line.startswith("{")
-        ]
+        audit = _audit_lines(OUT / "audit.jsonl")
         deletions = [line for line in audit if line.get("event") == "deletion"]
         print("(sandbox/* are in propagate mode: ECR itself expires their images within 24 hours of the")
         print(" policy; the local registry stores lifecycle policies but, like moto, never enforces them.)")
@@ -236,6 +352,7 @@ def main() -> int:
                 )
             )
         ok = run.returncode == 0 and left == 0 and deletes_during_plan == 0
+        ok = archive_demo(ecr, seeder, env) and ok
         print("\nDemo finished: OK" if ok else "\nDemo finished with problems (see above)")
         return 0 if ok else 1
     finally:

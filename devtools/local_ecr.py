@@ -1,15 +1,17 @@
 """A local ECR for tests, `make demo` and `make bench`: moto's server, made as strict as the real ECR.
 
-moto is lenient where the janitor must not be (DESIGN.md, Testing rules): it doesn't paginate, ignores
-the tagStatus filter, takes more than 100 ids per BatchDeleteImage, leaves deleted untagged digests out
-of the BatchDeleteImage answer and has no lastRecordedPullTime. `StrictEcr` is a WSGI layer in front of
-moto's server that behaves like ECR on each of those points. It also counts every ECR call, can add a
-fixed latency per request, and injects faults (throttling, access denied, refused deletions) on demand.
+moto is lenient where the janitor must not be, and no test may pass because the fake is lenient (README,
+Development): it doesn't paginate, ignores the tagStatus filter, takes more than 100 ids per
+BatchDeleteImage, leaves deleted untagged digests out of the BatchDeleteImage answer, has no
+lastRecordedPullTime and no archive storage class. `StrictEcr` is a WSGI layer in front of moto's server
+that behaves like ECR on each of those points. It also counts every ECR call, can add a fixed latency per
+request, and injects faults (throttling, access denied, refused deletions) on demand.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -18,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -108,6 +110,16 @@ class Call:
 
 
 @dataclass
+class StorageClass:
+    """One image's place in ECR's archive storage class, as the strict ECR tracks it."""
+
+    status: str = "ACTIVE"
+    last_archived_at: datetime | None = None
+    last_activated_at: datetime | None = None
+    activating_since: datetime | None = None
+
+
+@dataclass
 class StrictEcr:
     """WSGI middleware: ECR's documented behaviour on top of moto's ECR backend."""
 
@@ -123,8 +135,18 @@ class StrictEcr:
     """(region, repository, digest) -> subjectManifestDigest of an OCI referrer."""
     unreadable_manifests: set[str] = field(default_factory=set)
     """Digests BatchGetImage reports as failures."""
-    archived: set[tuple[str, str, str]] = field(default_factory=set)
-    """(region, repository, digest) in the archive storage class: hidden from DescribeImages unless asked."""
+    storage: dict[tuple[str, str, str], StorageClass] = field(default_factory=dict)
+    """(region, repository, digest) -> its archive history; an image without an entry was never archived."""
+    refused_storage_updates: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Digest -> (error code, message) that UpdateImageStorageClass raises instead of acting."""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """When ECR thinks it is: archive and restore times, and when a restore (ACTIVATING) is done."""
+    restore_delay: timedelta = timedelta(minutes=20)
+    """ECR restores an archived image within about 20 minutes; finish_restores() ends them at once."""
+    early_archive_deletions: int = 0
+    """Archived images BatchDeleteImage deleted less than 90 days after they were archived (billed 90)."""
+    referenced_child_archive_requests: int = 0
+    """How often UpdateImageStorageClass was asked to archive a manifest that an ACTIVE index lists."""
     lifecycle_policies: dict[tuple[str, str], str] = field(default_factory=dict)
     """(region, repository) -> lifecycle policy text, kept here: moto rejects valid ECR grammar."""
     referenced_child_requests: int = 0
@@ -158,7 +180,10 @@ class StrictEcr:
             self.pull_times.clear()
             self.subjects.clear()
             self.unreadable_manifests.clear()
-            self.archived.clear()
+            self.storage.clear()
+            self.refused_storage_updates.clear()
+            self.early_archive_deletions = 0
+            self.referenced_child_archive_requests = 0
             self.referenced_child_requests = 0
             self.lifecycle_policies.clear()
             self._key_accounts.clear()
@@ -258,8 +283,10 @@ class StrictEcr:
 
     def _op_DescribeImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
         _check_page_request(body, explicit="imageIds")
+        wanted_status = _status_filter(body)
         if body.get("imageIds"):
-            answer = self._call_moto(environ, body)
+            answer = self._call_moto(environ, _without(body, "filter"))
+            self._require_status(_scope(environ, region), answer["imageDetails"], wanted_status)
         else:
             # Listed straight from moto's backend: moto's own serializer costs ~0.5 ms an image of
             # server CPU, which would make the fake, not the janitor, the bottleneck of a benchmark.
@@ -267,7 +294,6 @@ class StrictEcr:
             repository = self.repository(region, name, _account(environ))
             answer = {"imageDetails": [_image_detail(repository, i) for i in repository.images]}
         details = _filter_tag_status(answer["imageDetails"], body, lambda d: d.get("imageTags"))
-        wanted_status = (body.get("filter") or {}).get("imageStatus", "ACTIVE")  # ECR's default: ACTIVE only
         for detail in details:
             key = (_scope(environ, region), detail["repositoryName"], detail["imageDigest"])
             if key in self.pull_times:
@@ -275,7 +301,7 @@ class StrictEcr:
             if key in self.subjects:
                 detail["subjectManifestDigest"] = self.subjects[key]
                 detail["artifactMediaType"] = "application/vnd.dev.cosign.artifact.sig.v1+json"
-            detail["imageStatus"] = "ARCHIVED" if key in self.archived else "ACTIVE"
+            detail.update(self._storage_fields(key))
             # moto has no size for an index; ECR reports its largest child's
             detail.setdefault("imageSizeInBytes", 0)
         answer["imageDetails"] = [d for d in details if wanted_status in ("ANY", d["imageStatus"])]
@@ -283,8 +309,14 @@ class StrictEcr:
 
     def _op_ListImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
         _check_page_request(body, explicit=None)
+        wanted_status = _status_filter(body)
         answer = self._call_moto(environ, _without(body, "maxResults", "nextToken", "filter"))
-        answer["imageIds"] = _filter_tag_status(answer["imageIds"], body, lambda i: i.get("imageTag"))
+        answer["imageIds"] = [
+            i
+            for i in _filter_tag_status(answer["imageIds"], body, lambda i: i.get("imageTag"))
+            if wanted_status
+            in ("ANY", self.image_status((_scope(environ, region), body["repositoryName"], i["imageDigest"])))
+        ]
         return _paginate(answer, "imageIds", body)
 
     def _op_BatchDeleteImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
@@ -319,6 +351,9 @@ class StrictEcr:
         elif allowed:  # by digest, which is all the janitor asks: done here, moto's serializer is slow
             doomed = {i.get("imageDigest") for i in allowed}
             present_before = {image.get_image_digest() for image in repository.images}
+            self._forget_deleted(
+                _scope(environ, region), body["repositoryName"], {str(d) for d in doomed & present_before}
+            )
             repository.images = [i for i in repository.images if i.get_image_digest() not in doomed]
             for image_id in allowed:
                 digest = image_id.get("imageDigest")
@@ -403,18 +438,166 @@ class StrictEcr:
             raise EcrError(
                 "InvalidParameterException", f"imageIds must hold between 1 and {MAX_BATCH_IDS} ids"
             )
-        readable = [i for i in ids if i.get("imageDigest") not in self.unreadable_manifests]
+        name = body["repositoryName"]
+        readable = [
+            i
+            for i in ids
+            if i.get("imageDigest") not in self.unreadable_manifests
+            and self.image_status((_scope(environ, region), name, i.get("imageDigest", ""))) == "ACTIVE"
+        ]
         answer: Payload = {"images": [], "failures": []}
         if readable:
             answer = self._call_moto(environ, {**body, "imageIds": readable})
         found = {image["imageId"]["imageDigest"] for image in answer["images"]}
-        # moto names a missing image by a "null" tag; ECR names the id that was asked for.
+        # moto names a missing image by a "null" tag; ECR names the id that was asked for. An archived image
+        # can't be pulled: ECR answers 404 (user guide, "Archiving an image").
         answer["failures"] = [
-            {"imageId": i, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}
+            {
+                "imageId": i,
+                "failureCode": "ImageNotFound",
+                "failureReason": _not_found_reason(self, _scope(environ, region), name, i),
+            }
             for i in ids
             if i.get("imageDigest") not in found
         ]
         return answer
+
+    # -- the archive storage class: UpdateImageStorageClass, imageStatus, lastArchivedAt/lastActivatedAt --
+    # ECR documents (user guide, "Archiving an image"; botocore's model): an archived image is listed and
+    # described (imageStatus ARCHIVED) but only when a filter asks for it, can't be pulled, is restored by
+    # UpdateImageStorageClass(STANDARD) within about 20 minutes (ACTIVATING, then ACTIVE) or by pushing it
+    # again, and BatchDeleteImage may delete it (billed for at least 90 days in the archive). Where ECR is
+    # silent this fake refuses (ImageStorageClassUpdateNotSupportedException), so that no test passes on
+    # leniency: anything but ACTIVE -> ARCHIVE or ARCHIVED -> STANDARD, and archiving a manifest an ACTIVE
+    # index lists.
+
+    def image_status(self, key: tuple[str, str, str]) -> str:
+        state = self.storage.get(key)
+        if state is None:
+            return "ACTIVE"
+        done_at = state.activating_since + self.restore_delay if state.activating_since else None
+        if state.status == "ACTIVATING" and done_at is not None and self.clock() >= done_at:
+            state.status, state.last_activated_at = "ACTIVE", done_at
+        return state.status
+
+    def finish_restores(self) -> None:
+        """Every ACTIVATING image is ACTIVE now, as ECR does within about 20 minutes."""
+        with self._lock:
+            for state in self.storage.values():
+                if state.status == "ACTIVATING":
+                    state.status, state.last_activated_at = "ACTIVE", self.clock()
+
+    def _storage_fields(self, key: tuple[str, str, str]) -> Payload:
+        fields: Payload = {"imageStatus": self.image_status(key)}
+        state = self.storage.get(key)
+        if state is not None and state.last_archived_at is not None:
+            fields["lastArchivedAt"] = state.last_archived_at.timestamp()
+        if state is not None and state.last_activated_at is not None:
+            fields["lastActivatedAt"] = state.last_activated_at.timestamp()
+        return fields
+
+    def _require_status(self, region: str, details: list[Payload], wanted: str) -> None:
+        """DescribeImages by id: an image outside the status filter is not found, as ECR answers."""
+        for detail in details:
+            if wanted not in (
+                "ANY",
+                self.image_status((region, detail["repositoryName"], detail["imageDigest"])),
+            ):
+                raise EcrError(
+                    "ImageNotFoundException",
+                    f"The image with imageId {{imageDigest:'{detail['imageDigest']}'}} does not exist within "
+                    f"the repository with name '{detail['repositoryName']}' with status {wanted}",
+                )
+
+    def _op_UpdateImageStorageClass(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        name, where = body["repositoryName"], _scope(environ, region)
+        repository = self.repository(region, name, _account(environ))
+        image_id: Payload = body.get("imageId") or {}
+        target = body.get("targetStorageClass")
+        if target not in ("STANDARD", "ARCHIVE"):
+            raise EcrError(
+                "ValidationException",
+                f"1 validation error detected: Value '{target}' at 'targetStorageClass' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [STANDARD, ARCHIVE]",
+            )
+        if not image_id.get("imageDigest") and not image_id.get("imageTag"):
+            raise EcrError("InvalidParameterException", "imageId needs an imageDigest or an imageTag")
+        image = next(
+            (
+                i
+                for i in repository.images
+                if image_id.get("imageDigest") in (None, i.get_image_digest())
+                and image_id.get("imageTag") in (None, *i.image_tags)
+            ),
+            None,
+        )
+        if image is None:
+            raise EcrError(
+                "ImageNotFoundException",
+                f"The image with imageId {json.dumps(image_id)} does not exist within the repository with "
+                f"name '{name}' in the registry with id '{_account(environ)}'",
+            )
+        digest = image.get_image_digest()
+        if digest in self.refused_storage_updates:
+            code, message = self.refused_storage_updates[digest]
+            raise EcrError(code, message)
+        key = (where, name, digest)
+        status = self.image_status(key)
+        if target == "ARCHIVE" and status == "ACTIVE":
+            if any(
+                digest in _listed_by(i)
+                for i in repository.images
+                if self.image_status((where, name, i.get_image_digest())) == "ACTIVE"
+            ):
+                self.referenced_child_archive_requests += 1
+                raise EcrError(
+                    "ImageStorageClassUpdateNotSupportedException",
+                    "The image is referenced by an active manifest list and can't be archived",
+                )
+            state = self.storage.setdefault(key, StorageClass())
+            state.status, state.last_archived_at = "ARCHIVED", self.clock()
+        elif target == "STANDARD" and status == "ARCHIVED":
+            state = self.storage[key]
+            state.status, state.activating_since = "ACTIVATING", self.clock()
+        else:
+            raise EcrError(
+                "ImageStorageClassUpdateNotSupportedException",
+                f"The image is {status}; the update to {target} is not supported",
+            )
+        answered: Payload = {"imageDigest": digest}
+        if image_id.get("imageTag"):
+            answered["imageTag"] = image_id["imageTag"]
+        return {
+            "registryId": _account(environ),
+            "repositoryName": name,
+            "imageId": answered,
+            "imageStatus": self.image_status(key),
+        }
+
+    def _op_PutImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
+        """Pushing an archived image again restores it (ECR user guide): ACTIVE at once."""
+        manifest = str(body.get("imageManifest", ""))
+        digest = body.get("imageDigest") or "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        state = self.storage.get((_scope(environ, region), body["repositoryName"], digest))
+        if state is None or state.status == "ACTIVE":
+            return self._call_moto(environ, body)
+        state.status, state.last_activated_at = "ACTIVE", self.clock()
+        image_id = {"imageDigest": digest, **({"imageTag": body["imageTag"]} if body.get("imageTag") else {})}
+        return {
+            "image": {
+                "registryId": _account(environ),
+                "repositoryName": body["repositoryName"],
+                "imageId": image_id,
+                "imageManifest": manifest,
+            }
+        }
+
+    def _forget_deleted(self, region: str, name: str, digests: set[str]) -> None:
+        for digest in digests:
+            state = self.storage.pop((region, name, digest), None)
+            archived_at = state.last_archived_at if state and state.status != "ACTIVE" else None
+            if archived_at is not None and self.clock() - archived_at < timedelta(days=MIN_ARCHIVE_DAYS):
+                self.early_archive_deletions += 1
 
     def _ecs_list_task_definitions(
         self, environ: dict[str, Any], start_response: StartResponse
@@ -840,6 +1023,33 @@ def _image_detail(repository: Any, image: Any) -> Payload:
     return detail
 
 
+IMAGE_STATUS_FILTERS = ("ACTIVE", "ARCHIVED", "ACTIVATING", "ANY")
+
+
+def _status_filter(body: Payload) -> str:
+    """DescribeImages/ListImages `filter.imageStatus`; ECR returns ACTIVE images only when it is not set."""
+    wanted = str((body.get("filter") or {}).get("imageStatus", "ACTIVE"))
+    if wanted not in IMAGE_STATUS_FILTERS:
+        raise EcrError(
+            "InvalidParameterException",
+            f"Invalid parameter at 'filter.imageStatus': must be one of {', '.join(IMAGE_STATUS_FILTERS)}",
+        )
+    return wanted
+
+
+def _listed_by(image: Any) -> set[str]:
+    """The digests an image index lists (nothing for other manifests)."""
+    if image.image_manifest_media_type not in INDEX_MEDIA_TYPES:
+        return set()
+    return {child["digest"] for child in json.loads(image.image_manifest).get("manifests", [])}
+
+
+def _not_found_reason(strict: StrictEcr, region: str, name: str, image_id: Payload) -> str:
+    if strict.image_status((region, name, image_id.get("imageDigest", ""))) != "ACTIVE":
+        return "Requested image is archived and can't be pulled"
+    return "Requested image not found"
+
+
 def _repository_of(body: Payload) -> str | None:
     name = body.get("repositoryName")
     if name is None and "resourceArn" in body:
@@ -987,3 +1197,19 @@ class LocalEcr:
         self, region: str, repository: str, digest: str, pulled_at: datetime, account: str = ACCOUNT_ID
     ) -> None:
         self.strict.pull_times[(scope(account, region), repository, digest)] = pulled_at
+
+    def archive(
+        self, region: str, repository: str, digest: str, archived_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
+        """Put an image in the archive class as of `archived_at`, as if ECR had archived it then."""
+        self.strict.repository(region, repository, account)
+        self.strict.storage[(scope(account, region), repository, digest)] = StorageClass(
+            "ARCHIVED", archived_at
+        )
+
+    def restored(
+        self, region: str, repository: str, digest: str, activated_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
+        """Mark an image ACTIVE again, restored from the archive at `activated_at`."""
+        state = self.strict.storage.setdefault((scope(account, region), repository, digest), StorageClass())
+        state.status, state.last_activated_at = "ACTIVE", activated_at

@@ -8,7 +8,9 @@ from itertools import count
 from typing import Any
 
 import boto3
+from moto.backends import get_backend
 
+from devtools.kube_api import KubeApiFake
 from devtools.local_ecr import ACCOUNT_ID, StrictEcr, scope
 
 
@@ -205,3 +207,17 @@ class Workloads:
                 "resourceMetadata": {"ecrRepository": {"name": repository}, "ecrImage": image},
             }
         )
+
+    # -- EKS ------------------------------------------------------------------------------------------
+
+    def eks_cluster(self, api: KubeApiFake, *, status: str = "ACTIVE", ca_data: str | None = None) -> None:
+        """A cluster in the local EKS (moto) whose endpoint and CA are the fake API server's (moto makes
+        both up, and has no way to set them through its API). `ca_data` replaces the CA."""
+        eks = client_in(self.account, "eks", api.region)
+        eks.create_cluster(
+            name=api.cluster, roleArn=f"arn:aws:iam::{self.account}:role/eks-cluster", resourcesVpcConfig={}
+        )
+        cluster = get_backend("eks")[self.account][api.region].clusters[api.cluster]
+        cluster.endpoint = api.endpoint
+        cluster.certificate_authority = {"data": ca_data or api.ca_data}
+        cluster.status = status

@@ -90,6 +90,13 @@ class JanitorAlarms(Construct):
                 "ECR refused or did not confirm some deletions in the last run. "
                 "See 'Latest failures' on the dashboard.",
             ),
+            "ArchiveFailures": alarm(
+                "ArchiveFailures",
+                janitor_metric(c.ARCHIVE_FAILURES, statistic=cw.Stats.MAXIMUM, period=HOUR),
+                "ECR refused or did not confirm archiving some images in the last run; an image whose "
+                "index or subject was not archived was not asked for. See 'Latest failures' on the "
+                "dashboard.",
+            ),
             "InUseSourcesFailed": alarm(
                 "InUseSourcesFailed",
                 janitor_metric(c.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
@@ -121,10 +128,20 @@ class JanitorAlarms(Construct):
                 failure_queue.metric_approximate_number_of_messages_visible(
                     period=HOUR, statistic=cw.Stats.MAXIMUM
                 ),
-                "An invocation failed after its retry and was sent to the failure queue; the message "
-                "says why. Delete it from the queue once handled.",
+                "An invocation failed after its retry, or the schedule could not hand a run over, and "
+                "the event was sent to the failure queue; the message says why. Delete it from the queue "
+                "once handled.",
             ),
         }
+        # onRisk: hold
+        self.alarms["PoliciesHeld"] = alarm(
+            "PoliciesHeld",
+            janitor_metric(c.POLICIES_HELD, statistic=cw.Stats.MAXIMUM, period=HOUR),
+            "The last run held back propagate lifecycle policies: ECR would expire images the janitor "
+            "protects (in use, protected tag), or an in-use source was unreadable. Nothing was written to "
+            "those repositories. See the run's report (policy status held, atRisk) or the repository log "
+            "lines; fix the policy, or set onRisk: put on the target to write it anyway.",
+        )
         if state_machine is not None:
             self.alarms["FanOutRunFailed"] = alarm(
                 "FanOutRunFailed",

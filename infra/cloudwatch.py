@@ -7,13 +7,20 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 
-from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, MetricSpec
+from ecr_janitor.constants import (
+    METRICS_NAMESPACE,
+    SERVICE_DIMENSION,
+    SERVICE_NAME,
+    STANDARD_STORAGE_USD_PER_GB_MONTH,
+    MetricSpec,
+)
 
 DIMENSIONS: dict[str, str] = {SERVICE_DIMENSION: SERVICE_NAME}
 
-ECR_STORAGE_USD_PER_GB_MONTH = 0.10
+ECR_STORAGE_USD_PER_GB_MONTH = STANDARD_STORAGE_USD_PER_GB_MONTH
 """Amazon ECR private storage, USD per GB-month, in most regions (https://aws.amazon.com/ecr/pricing/).
-A few regions cost more; the savings widgets are estimates either way."""
+A few regions cost more; the savings widgets are estimates either way. The function's cost model uses the
+same constant."""
 BYTES_PER_GB = 1024**3
 """AWS bills storage GB as 2^30 bytes."""
 

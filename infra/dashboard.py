@@ -45,6 +45,17 @@ LAST_RUN: tuple[MetricSpec, ...] = (
     c.BYTES_EXPIRABLE,
     c.BYTES_RECLAIMED,
     c.RUN_DURATION,
+    # onRisk: hold
+    c.POLICIES_HELD,
+    c.POLICY_IMAGES_AT_RISK,
+    # -- the archive storage class --
+    c.IMAGES_ARCHIVABLE,
+    c.IMAGES_ARCHIVED,
+    c.ARCHIVE_FAILURES,
+    c.ARCHIVED_IMAGES_EXPIRED,
+    c.IMAGES_RESTORED,
+    c.BYTES_ARCHIVABLE,
+    c.BYTES_ARCHIVED,
 )
 """The 'Last run' row, in this order."""
 
@@ -61,6 +72,13 @@ class GraphPanel:
 PANELS: tuple[GraphPanel, ...] = (
     GraphPanel("Images deleted (expired) and planned (expirable)", (c.IMAGES_EXPIRED, c.IMAGES_EXPIRABLE)),
     GraphPanel("Storage reclaimed and reclaimable (bytes, up to)", (c.BYTES_RECLAIMED, c.BYTES_EXPIRABLE)),
+    # -- the archive storage class, beside expired and reclaimed --
+    GraphPanel(
+        "Archive class: images archived and archivable, deleted from the archive, restored",
+        (c.IMAGES_ARCHIVED, c.IMAGES_ARCHIVABLE, c.ARCHIVED_IMAGES_EXPIRED, c.IMAGES_RESTORED),
+        right=(c.ARCHIVE_FAILURES,),
+    ),
+    GraphPanel("Storage archived and archivable (bytes, up to)", (c.BYTES_ARCHIVED, c.BYTES_ARCHIVABLE)),
     GraphPanel(
         "Repositories",
         (
@@ -82,15 +100,23 @@ PANELS: tuple[GraphPanel, ...] = (
         (c.POLICIES_CREATED, c.POLICIES_UPDATED, c.POLICY_DRIFT),
         right=(c.POLICIES_UNCHANGED,),
     ),
+    # onRisk: hold
+    GraphPanel(
+        "Lifecycle policies held (ECR would expire images the janitor protects)",
+        (c.POLICIES_HELD,),
+        right=(c.POLICY_IMAGES_AT_RISK,),
+    ),
 )
 
 # Log lines of ecr_janitor.audit that the Logs Insights widgets read (tests check the function writes them).
 REPOSITORY_EVENT = "repository"
 DELETION_EVENT = "deletion"
-FAILURE_EVENTS = ("delete_failure", "region_failure", "in_use_source_failure")
+FAILURE_EVENTS = ("delete_failure", "region_failure", "in_use_source_failure", "archive_failure")
 FAILED_STATUSES = ("failed", "partial", "blocked")
 REPOSITORY_FIELDS = ("region", "repository", "bytes_reclaimed", "images_expired")
 DELETION_FIELDS = ("region", "repository", "digest", "tags", "rule", "reason", "size_bytes")
+ARCHIVE_EVENTS = ("archive", "restore")
+ARCHIVE_FIELDS = ("event", "run_id", "region", "repository", "digest", "tags", "rule", "reason")
 FAILURE_FIELDS = ("event", "region", "repository", "status", "code", "detail")
 
 TOP_REPOSITORIES = 20
@@ -114,6 +140,12 @@ TOP_REPOSITORIES_QUERY = [
 LATEST_DELETIONS_QUERY = [
     f'filter event = "{DELETION_EVENT}"',
     "fields @timestamp, region, repository, digest, tags.0, tags.1, rule, reason, size_bytes",
+    "sort @timestamp desc",
+    f"limit {LATEST_LINES}",
+]
+LATEST_ARCHIVES_QUERY = [
+    f"filter event in [{_quoted(ARCHIVE_EVENTS)}]",
+    "fields @timestamp, event, run_id, region, repository, digest, tags.0, rule, reason, outcome",
     "sort @timestamp desc",
     f"limit {LATEST_LINES}",
 ]
@@ -170,6 +202,8 @@ class JanitorDashboard(Construct):
                     monthly_savings_usd(c.BYTES_RECLAIMED, label="Monthly savings bought (USD, up to)"),
                     janitor_metric(c.DELETE_FAILURES),
                     janitor_metric(c.REPOSITORIES_FAILED),
+                    janitor_metric(c.IMAGES_ARCHIVED),
+                    janitor_metric(c.IMAGES_RESTORED),
                 ],
                 set_period_to_time_range=True,
                 width=WIDTH,
@@ -198,6 +232,12 @@ class JanitorDashboard(Construct):
             _log_table(log_groups, "Latest failures", LATEST_FAILURES_QUERY),
             _log_table(
                 log_groups, "Latest deletions (audit)", LATEST_DELETIONS_QUERY, width=WIDTH, height=10
+            ),
+            _log_table(
+                log_groups,
+                "Latest archivings and restores (audit; restore --run RUN_ID undoes a night)",
+                LATEST_ARCHIVES_QUERY,
+                width=WIDTH,
             ),
         )
 
@@ -252,5 +292,7 @@ _INTRO = (
     "One row per nightly run. **DryRun 1** means the run only planned: *expirable* is what it would delete, "
     "*expired* what ECR confirmed deleted. Sizes are compressed and shared layers count once per image, "
     "so storage and savings are upper bounds. Savings: bytes reclaimed x "
-    f"{ECR_STORAGE_USD_PER_GB_MONTH} USD per GB-month (ECR storage, most regions)."
+    f"{ECR_STORAGE_USD_PER_GB_MONTH} USD per GB-month (ECR storage, most regions). *Archived*: moved to "
+    "ECR's archive class (not pullable, restorable); below 150 TB a month it costs as much as standard "
+    "storage."
 )

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnDynamicReference,
+    CfnDynamicReferenceService,
+    Duration,
+    RemovalPolicy,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -17,6 +24,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from ecr_janitor.config import Eks, Target
 from ecr_janitor.constants import (
     CONFIG_FILE_NAME,
     ENV_CONFIG_PATH,
@@ -27,23 +35,25 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import MemberAccess, janitor_statements
+from infra.permissions import WILDCARD, MemberAccess, janitor_statements, vpc_access_statement, write_scopes
+from infra.settings import VpcSettings
 
 HANDLER = "ecr_janitor.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 """The newest Python runtime aws-cdk-lib 2.275.0 knows (cdk-nag AwsSolutions-L1 checks exactly that)."""
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 27
-"""The public Powertools for AWS Lambda (Python) v3 layer, pinned.
-
-Source: the Powertools install page (docs/getting-started/install.md in aws-powertools/
-powertools-lambda-python: `AWSLambdaPowertoolsPythonV3-{python_version}-arm64:27`). The number is the
-layer's own sequence, the same in every commercial region; newer ones exist. To move: check
-`aws ssm get-parameter --name /aws/service/powertools/python/arm64/python3.14/latest`, change this
-number, run `make test`. The publisher account differs in China and GovCloud, which this stack doesn't
-support.
+POWERTOOLS_VERSION = "3.37.0"
+"""The aws-lambda-powertools release the function is tested with: the pin in requirements.txt and
+constraints.txt (a test keeps the three equal). The deployed layer is that release's, looked up at deploy
+time in the public SSM parameter Powertools publishes per release, architecture and Python version:
+/aws/service/powertools/python/<arch>/<python3.XX>/<version>, whose value is the layer version ARN
+(arn:aws:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N). N is the
+layer's own sequence number, not the package version, and couldn't be confirmed offline for this release
+(layer 27, pinned here before, is 3.23.0: aws-powertools/powertools-lambda-python#7689). Resolving it from
+the publisher's parameter keeps the deployed layer and the tested package one constant. If the parameter
+of a release is missing (it once was, #7689), the deploy fails on it before the function changes. To move:
+change the pin and this constant together, run `make test`.
 """
 
 TASK_ROOT = "/var/task"
@@ -90,8 +100,11 @@ class JanitorFunction(Construct):
         *,
         code_dir: Path,
         regions: Sequence[str] | None,
+        targets: Sequence[Target],
         image_lists: Sequence[str] = (),
         reserved_concurrency: int = 1,
+        eks: Eks | None = None,
+        vpc: VpcSettings | None = None,
         member_access: MemberAccess | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -110,7 +123,9 @@ class JanitorFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="ECR Janitor: read registries and workloads, clean repositories",
         )
-        for statement in janitor_statements(self, regions=regions, image_lists=image_lists):
+        for statement in janitor_statements(
+            self, regions=regions, targets=targets, image_lists=image_lists, eks=eks
+        ):
             self.role.add_to_policy(statement)
         # Other accounts (`accounts`, `protect.consumerAccounts`): only through their member role.
         for statement in member_access.statements() if member_access else ():
@@ -158,7 +173,11 @@ class JanitorFunction(Construct):
             code=lambda_.Code.from_asset(str(code_dir)),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(RUNTIME, ARCHITECTURE)
+                    self,
+                    "Powertools",
+                    CfnDynamicReference(
+                        CfnDynamicReferenceService.SSM, powertools_layer_parameter(RUNTIME, ARCHITECTURE)
+                    ).to_string(),
                 )
             ],
             role=self.role,
@@ -181,25 +200,29 @@ class JanitorFunction(Construct):
                 ENV_STATE_PARAMETER: self.resume_state.parameter_name,
             },
         )
+        if vpc is not None:
+            self._place_in_vpc(vpc)
         organization = member_access is not None and member_access.organization
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="Two groups of actions have no resource-level permissions: X-Ray's "
                 "PutTraceSegments/PutTelemetryRecords (active tracing), and the account-wide listings "
-                "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, "
-                "batch:DescribeJobDefinitions, ...), all read-only. Nothing that writes is on *."
+                "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, eks:ListClusters, "
+                "batch:DescribeJobDefinitions, ...), all read-only. With a VPC (-c vpcSubnets), also the "
+                "network-interface actions Lambda needs to place the function there, as AWS's own "
+                "AWSLambdaVPCAccessExecutionRole grants them. Nothing that changes a registry is on *."
                 + (ORGANIZATION_LISTINGS if organization else ""),
             ),
             *(
                 Acknowledgment(
                     id=f"AwsSolutions-IAM5[Resource::{arn}]",
-                    reason="The janitor walks every repository of the account in the regions the config "
-                    "names; which repositories it cleans is decided by the config at run time. Deletions "
-                    "are denied on repositories tagged ecr-janitor:skip=true.",
+                    reason="protect.eks is auto: the janitor reads every EKS cluster of the configured "
+                    "regions, which it finds at run time, so DescribeCluster (read-only) can't name them.",
                 )
-                for arn in _nag_repository_arns(regions)
+                for arn in nag_cluster_arns(regions, eks)
             ),
+            *repository_acknowledgments(regions, targets),
         )
         if member_access is not None and member_access.organization:
             Validations.of(self.role).acknowledge(
@@ -211,19 +234,68 @@ class JanitorFunction(Construct):
                 )
             )
 
+    def _place_in_vpc(self, vpc: VpcSettings) -> None:
+        """Subnets and security groups as given (no VPC lookup: synth stays offline), set on the
+        CloudFormation resource; the L2 construct would want the VPC itself. The ENI permissions go on
+        the role's inline policy, which the function already depends on."""
+        self.role.add_to_policy(vpc_access_statement())
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.vpc_config = lambda_.CfnFunction.VpcConfigProperty(
+            subnet_ids=list(vpc.subnets), security_group_ids=list(vpc.security_groups)
+        )
 
-def powertools_layer_arn(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
-    """arn:<partition>:lambda:<region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python3XX-<arch>:N"""
-    python = runtime.name.replace(".", "")  # python3.14 -> python314
-    return (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{python}-{architecture.name}:{POWERTOOLS_LAYER_VERSION}"
-    )
+
+def powertools_layer_parameter(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> str:
+    """The public SSM parameter that holds the ARN of the Powertools layer of POWERTOOLS_VERSION."""
+    return f"/aws/service/powertools/python/{architecture.name}/{runtime.name}/{POWERTOOLS_VERSION}"
 
 
-def _nag_repository_arns(regions: Sequence[str] | None) -> list[str]:
-    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>)."""
+READ_EVERY_REPOSITORY = (
+    "The janitor reads every repository of the account in the regions the config names: it lists them all "
+    "to find the ones a target covers. Read-only."
+)
+WRITE_COVERED_REPOSITORIES = (
+    "Writes (deletions, lifecycle policies) go only to the repositories a target's `repositories` pattern "
+    "names, in the regions the config names (IAM's * matches / as the janitor's does), and are denied on "
+    "repositories tagged ecr-janitor:skip=true."
+)
+
+
+def repository_acknowledgments(
+    regions: Sequence[str] | None, targets: Sequence[Target]
+) -> list[Acknowledgment]:
+    """One per wildcard repository ARN of the role, built from the same patterns as the statements."""
+    reasons = dict.fromkeys(_nag_repository_arns(regions, [WILDCARD]), READ_EVERY_REPOSITORY)
+    for write in write_scopes(targets):
+        for arn in _nag_repository_arns(regions, write.names):
+            if WILDCARD in arn:
+                reasons[arn] = (
+                    WRITE_COVERED_REPOSITORIES
+                    if arn not in reasons
+                    else f"{READ_EVERY_REPOSITORY} {WRITE_COVERED_REPOSITORIES}"
+                )
     return [
-        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/*"
+        Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{arn}]", reason=reason)
+        for arn, reason in reasons.items()
+    ]
+
+
+def _nag_repository_arns(regions: Sequence[str] | None, names: Sequence[str]) -> list[str]:
+    """The repository ARNs as cdk-nag spells them in a finding id (tokens as <AWS::...>), for the same
+    regions and name patterns as infra.permissions.repository_arns."""
+    return [
+        f"arn:<AWS::Partition>:ecr:{region}:<AWS::AccountId>:repository/{name}"
+        for region in (regions or ["<AWS::Region>"])
+        for name in names
+    ]
+
+
+def nag_cluster_arns(regions: Sequence[str] | None, eks: Eks | None) -> list[str]:
+    """The wildcard cluster ARNs (clusters: auto) as cdk-nag spells them in a finding id."""
+    if eks is None or not eks.discover:
+        return []
+    return [
+        f"arn:<AWS::Partition>:eks:{region}:<AWS::AccountId>:cluster/*"
         for region in (regions or ["<AWS::Region>"])
     ]

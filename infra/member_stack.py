@@ -3,7 +3,8 @@ StackSet, deployed to every account of some OUs (service-managed permissions, au
 
 A StackSet can't use CDK assets or the CDK bootstrap's parameters: the stack is synthesized with
 BootstraplessSynthesizer (which refuses assets) and without CDK's metadata resource, so the template is
-plain CloudFormation with four parameters.
+plain CloudFormation with four parameters. Its statements follow the janitor's config (regions, target
+patterns, EKS): deploy the StackSet again after changing those.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from aws_cdk import BootstraplessSynthesizer, CfnCondition, CfnOutput, CfnParameter, Fn, Stack
 from constructs import Construct
 
+from ecr_janitor.config import Config
 from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, EXTERNAL_ID_PATTERN, ROLE_NAME_PATTERN
 from infra.member_role import MemberRole
 
@@ -26,10 +28,11 @@ class EcrJanitorMemberRoleStack(Stack):
         scope: Construct,
         construct_id: str = MEMBER_STACK_NAME,
         *,
-        role_name: str = ACCESS_ROLE_DEFAULT_NAME,
+        config: Config,
         **kwargs: Any,
     ) -> None:
-        """`role_name`: the RoleName parameter's default (the config's `accessRole.name`)."""
+        """`config`: the janitor's, which scopes the role's statements as for the janitor's own role and
+        gives the RoleName parameter its default (`accessRole.name`)."""
         super().__init__(
             scope,
             construct_id,
@@ -42,7 +45,7 @@ class EcrJanitorMemberRoleStack(Stack):
         janitor = CfnParameter(
             self,
             "JanitorRoleArn",
-            description="The one principal trusted: stack EcrJanitor's output JanitorRoleArn.",
+            description="The one principal trusted: the janitor's role, stack EcrJanitor's output RoleArn.",
             allowed_pattern=JANITOR_ROLE_ARN_PATTERN,
         )
         external_id = CfnParameter(
@@ -56,7 +59,7 @@ class EcrJanitorMemberRoleStack(Stack):
             self,
             "RoleName",
             description="The config's accessRole.name.",
-            default=role_name,
+            default=config.access_role.name if config.access_role else ACCESS_ROLE_DEFAULT_NAME,
             allowed_pattern=ROLE_NAME_PATTERN,
         )
         clean = CfnParameter(
@@ -76,6 +79,9 @@ class EcrJanitorMemberRoleStack(Stack):
             janitor_role_arn=janitor.value_as_string,
             external_id=external_id.value_as_string,
             role_name=name.value_as_string,
+            regions=config.regions,
+            targets=config.targets,
+            eks=config.protect.eks if config.protect.reads_eks else None,
             clean=cleans,
         )
         CfnOutput(self, "RoleArn", value=member.role.role_arn)

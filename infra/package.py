@@ -1,8 +1,9 @@
-"""The function's code asset, without Docker: the `ecr_janitor` package plus the validated config as JSON.
+"""The function's code asset, without Docker: the `ecr_janitor` package, the pinned AWS SDK (infra/sdk.py)
+and the validated config as JSON.
 
-boto3 comes from the Lambda runtime and Powertools (with pydantic) from the public layer, so the asset
-is plain source. The config is written from the validated model, so the deployed function reads exactly
-what `cdk synth` checked; a change to the config changes the asset hash and so the function.
+Powertools (with pydantic) comes from the public layer. Everything in the asset is pure Python, copied
+from the build environment. The config is written from the validated model, so the deployed function
+reads exactly what `cdk synth` checked; a change to the config changes the asset hash and so the function.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import ecr_janitor
 from ecr_janitor.config import Config, parse_config
 from ecr_janitor.constants import CONFIG_FILE_NAME
+from infra.sdk import stage_sdk
 
 PACKAGE_DIR = Path(ecr_janitor.__file__).resolve().parent
 PACKAGE_NAME = PACKAGE_DIR.name
@@ -39,5 +41,6 @@ def stage_function_code(config: Config, *, destination: Path) -> Path:
         destination / PACKAGE_NAME,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"),
     )
+    stage_sdk(destination)
     (destination / CONFIG_FILE_NAME).write_text(config_document(config), encoding="utf-8")
     return destination

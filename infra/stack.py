@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,12 @@ from constructs import Construct
 from ecr_janitor.config import Config
 from infra.alarms import JanitorAlarms
 from infra.dashboard import JanitorDashboard
+from infra.eks_access import EksAccess
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
 from infra.permissions import MemberAccess
 from infra.schedule import NightlySchedule
-from infra.settings import FanOutSettings
+from infra.settings import DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings, VpcSettings
 
 STACK_NAME = "EcrJanitor"
 
@@ -26,6 +28,7 @@ class EcrJanitorStack(Stack):
     `code_dir` is the staged code asset (infra.package.stage_function_code), with the config in it;
     `config` is the same validated config, for what the infrastructure derives from it (the regions).
     `fan_out` (opt-in) adds the Step Functions fan-out and points the schedule at it.
+    `eks_clusters` get an access entry for the function's role; `vpc` places the function in subnets.
     """
 
     def __init__(
@@ -37,7 +40,10 @@ class EcrJanitorStack(Stack):
         code_dir: Path,
         schedule: str,
         alarm_email: str | None,
+        schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE,
         fan_out: FanOutSettings | None = None,
+        eks_clusters: Sequence[str] = (),
+        vpc: VpcSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -51,11 +57,16 @@ class EcrJanitorStack(Stack):
             "Janitor",
             code_dir=code_dir,
             regions=config.regions,
+            targets=config.targets,
             image_lists=config.protect.extra_image_lists,
             # With fan-out: the map's workers, plus one slot for a manual invoke or a retried step.
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
+            eks=config.protect.eks if config.protect.reads_eks else None,
+            vpc=vpc,
             member_access=MemberAccess.of(config),
         )
+        if eks_clusters:
+            EksAccess(self, "EksAccess", role=janitor.role, clusters=eks_clusters)
         runs = (
             None
             if fan_out is None
@@ -63,22 +74,25 @@ class EcrJanitorStack(Stack):
         )
         state_machine = runs.state_machine if runs else None
         NightlySchedule(
-            self, "Schedule", function=janitor.function, expression=schedule, state_machine=state_machine
+            self,
+            "Schedule",
+            function=janitor.function,
+            expression=schedule,
+            time_zone=schedule_timezone,
+            failure_queue=janitor.failure_queue,
+            state_machine=state_machine,
         )
         alarms = JanitorAlarms(
             self, "Alarms", janitor=janitor, alarm_email=alarm_email, state_machine=state_machine
         )
         dashboard = JanitorDashboard(self, "Dashboard", janitor=janitor, alarms=list(alarms.alarms.values()))
         CfnOutput(self, "FunctionName", value=janitor.function.function_name)
-        CfnOutput(
-            self,
-            "JanitorRoleArn",
-            value=janitor.role.role_arn,
-            description="The role member accounts trust: stack EcrJanitorMemberRole's JanitorRoleArn",
-        )
         CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "FailureQueueUrl", value=janitor.failure_queue.queue_url)
+        # The function's role: the principal of an EKS access entry, and what member accounts trust
+        # (stack EcrJanitorMemberRole's parameter JanitorRoleArn).
+        CfnOutput(self, "RoleArn", value=janitor.role.role_arn)
         CfnOutput(
             self,
             "DashboardUrl",

@@ -9,9 +9,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ecr_janitor.core.lifecycle import LifecyclePolicy, Rule
-from ecr_janitor.core.model import Image
+from ecr_janitor.core.model import Image, ImageStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+KUBERNETES_LIST_PATHS = {
+    "Pod": "/api/v1/pods",
+    "Deployment": "/apis/apps/v1/deployments",
+    "ReplicaSet": "/apis/apps/v1/replicasets",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
+    "DaemonSet": "/apis/apps/v1/daemonsets",
+    "Job": "/apis/batch/v1/jobs",
+    "CronJob": "/apis/batch/v1/cronjobs",
+}
+"""The cluster-wide list endpoint of each kind the janitor reads, as the Kubernetes API reference names it."""
 
 
 def digest(name: str) -> str:
@@ -59,6 +70,31 @@ def rule(
     if prefixes is not None:
         selection["tagPrefixList"] = list(prefixes)
     return {"rulePriority": priority, "selection": selection, "action": {"type": "expire"}}
+
+
+def transition(document: dict[str, Any]) -> dict[str, Any]:
+    """The same rule, archiving (ECR's `transition` to the archive class) instead of expiring."""
+    return {**document, "action": {"type": "transition", "targetStorageClass": "archive"}}
+
+
+def archive_rule(
+    priority: int, tag_status: str, days: int, *, patterns: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """An archive-class rule: expire archived images `days` after they were archived."""
+    document = rule(priority, tag_status, "sinceImageTransitioned", days, patterns=patterns)
+    document["selection"]["storageClass"] = "archive"
+    return document
+
+
+def archived(img: Image, *, days_ago: float | None = 100.0) -> Image:
+    """The image in ECR's archive class since `days_ago` (None: ECR reports no lastArchivedAt)."""
+    when = None if days_ago is None else NOW - timedelta(days=days_ago)
+    return replace(img, status=ImageStatus.ARCHIVED, last_archived_at=when)
+
+
+def restored(img: Image, *, days_ago: float) -> Image:
+    """The image ECR restored from the archive `days_ago` (ACTIVE again)."""
+    return replace(img, status=ImageStatus.ACTIVE, last_activated_at=NOW - timedelta(days=days_ago))
 
 
 def config_document(*, dry_run: bool | None = None, **target: Any) -> dict[str, Any]:

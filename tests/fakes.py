@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ecr_janitor.core.model import DeleteFailure, DeleteResult, Image, Repository
+from ecr_janitor.core.model import ArchiveResult, DeleteFailure, DeleteResult, Image, ImageStatus, Repository
 
 
 @dataclass
@@ -15,6 +15,7 @@ class FakeRegistry:
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     delete_calls: list[tuple[str, list[str]]] = field(default_factory=list)
     account: str | None = None
+    archive_calls: list[tuple[str, str]] = field(default_factory=list)
 
     def repositories(self) -> Iterator[Repository]:
         for name in self.contents:
@@ -27,7 +28,7 @@ class FakeRegistry:
         return list(self.contents[repository])
 
     refuse: set[str] = field(default_factory=set)
-    """Digests whose deletion fails, as if ECR refused them."""
+    """Digests whose deletion or archiving fails, as if ECR refused them."""
 
     def delete_images(
         self, repository: str, digests: Sequence[str], on_batch: Callable[[DeleteResult], None] | None = None
@@ -49,3 +50,30 @@ class FakeRegistry:
         if on_batch:
             on_batch(result)
         return result
+
+    def archive_images(
+        self,
+        repository: str,
+        digests: Sequence[str],
+        on_result: Callable[[ArchiveResult], None] | None = None,
+    ) -> ArchiveResult:
+        """Like ECR: one call per image, ARCHIVED unless refused (or absent: ImageNotFoundException)."""
+        archived: list[str] = []
+        failures: list[DeleteFailure] = []
+        for requested in digests:
+            self.archive_calls.append((repository, requested))
+            present = [i for i in self.contents[repository] if i.digest == requested]
+            if requested in self.refuse or not present:
+                code = "ImageStorageClassUpdateNotSupportedException" if present else "ImageNotFoundException"
+                result = ArchiveResult((), (DeleteFailure(requested, code, "refused"),))
+                failures += result.failures
+            else:
+                self.contents[repository] = [
+                    replace(i, status=ImageStatus.ARCHIVED) if i.digest == requested else i
+                    for i in self.contents[repository]
+                ]
+                result = ArchiveResult((requested,), ())
+                archived.append(requested)
+            if on_result:
+                on_result(result)
+        return ArchiveResult(tuple(archived), tuple(failures))

@@ -7,9 +7,8 @@ grammar a target carries is ECR's own (core.lifecycle).
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -25,22 +24,92 @@ from pydantic import (
     model_validator,
 )
 
+from ecr_janitor.config_file import ConfigError as ConfigError
+from ecr_janitor.config_file import read_document
 from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, EXTERNAL_ID_PATTERN, ROLE_NAME_PATTERN
-from ecr_janitor.core.lifecycle import MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
+from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
 Mode = Literal["retain", "propagate"]
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
-class ConfigError(Exception):
-    """The config can't be used. Nothing was done; `problems` says why, one line each."""
+EKS_AUTO, EKS_OFF = "auto", "off"
+EKS_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+"""EKS's own rule for a cluster name (CreateCluster): 1-100 characters, alphanumerics, `-` and `_`."""
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        listed = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"invalid config {source}: {len(self.problems)} problem(s)\n{listed}")
+
+class Eks(CamelModel):
+    """`protect.eks`: the EKS clusters whose workloads count as in use (adapters/eks.py reads them).
+
+    `eks: auto` (the default), `eks: off` and `eks: [name, ...]` are shorthands for `clusters`. A cluster
+    that can't be read withholds deletions unless it is in `ignoreClusters`, which only reports it.
+    """
+
+    clusters: StrictStr | list[StrictStr] = EKS_AUTO
+    """`auto`: every cluster of every configured region; `off`; or these names, in every configured region."""
+    ignore_clusters: list[StrictStr] = Field(default_factory=list)
+    """Clusters still read when they can be, whose failure to be read only warns."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (str, list, bool)):
+            return {"clusters": value}
+        return value
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _auto_off_or_names(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `off` as false, and `on` as true.
+        if value is False:
+            return EKS_OFF
+        if value is True:
+            raise ValueError("true is ambiguous here: use auto, off or a list of cluster names")
+        if not isinstance(value, (str, list)) or (
+            isinstance(value, list) and not all(isinstance(name, str) for name in value)
+        ):
+            raise ValueError("use auto, off or a list of cluster names")
+        return value
+
+    @field_validator("clusters", "ignore_clusters")
+    @classmethod
+    def _names(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            if value not in (EKS_AUTO, EKS_OFF):
+                raise ValueError(f"{value!r}: use auto, off or a list of cluster names")
+            return value
+        bad = [name for name in value if not EKS_CLUSTER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"not an EKS cluster name: {', '.join(map(repr, bad))} (1-100 letters, digits, - and _)"
+            )
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.clusters == []:
+            raise ValueError("clusters is an empty list; to read no cluster, use off")
+        if self.clusters == EKS_OFF and self.ignore_clusters:
+            raise ValueError("ignoreClusters has no effect with clusters off")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.clusters != EKS_OFF
+
+    @property
+    def discover(self) -> bool:
+        """Find the clusters with ListClusters; otherwise read exactly the listed names."""
+        return self.clusters == EKS_AUTO
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The clusters listed by name; empty with auto or off."""
+        return tuple(self.clusters) if isinstance(self.clusters, list) else ()
 
 
 # -- other accounts: whose workloads are read (protect.consumerAccounts), whose registries are cleaned
@@ -157,6 +226,10 @@ class Protect(CamelModel):
     """Keep any image Inspector saw in use in the last N days (its `lastInUseAt`); 0: in use now only."""
     consumer_accounts: AccountSelection | None = None
     """Other accounts whose workloads may run this registry's images: read through `accessRole`."""
+    # -- the archive storage class --
+    restore_grace_days: StrictInt = Field(default=7, ge=0)
+    """An image ECR restored from the archive (its `lastActivatedAt`) less than this many days ago is
+    neither archived nor expired again, so an undo sticks; 0 turns the grace off."""
 
     @field_validator("extra_image_lists")
     @classmethod
@@ -182,6 +255,19 @@ class Protect(CamelModel):
             raise ValueError("consumerAccounts needs inUse: true (their workloads are in-use sources)")
         return self
 
+    eks: Eks = Field(default_factory=Eks)
+    """EKS clusters as an in-use source (read only with inUse, like ECS, Lambda and Batch)."""
+
+    @model_validator(mode="after")
+    def _eks_needs_in_use(self) -> Self:
+        if not self.in_use and "eks" in self.model_fields_set and self.eks.enabled:
+            raise ValueError("eks reads workloads, which inUse false turns off; set eks: off or inUse: true")
+        return self
+
+    @property
+    def reads_eks(self) -> bool:
+        return self.in_use and self.eks.enabled
+
 
 class Execution(CamelModel):
     """How hard a run may push ECR, and when the Lambda stops starting repositories."""
@@ -201,24 +287,49 @@ class Target(CamelModel):
     policy: LifecyclePolicy
     on_drift: Literal["overwrite", "report"] = "overwrite"
     """Propagate mode: replace a repository's own, different policy, or only report it."""
+    on_risk: Literal["hold", "put"] = "hold"
+    """Propagate mode: a policy under which ECR would expire (or archive) an image the janitor protects (in
+    use, a protected tag, listed by a kept index) is held back (`hold`), or written anyway (`put`)."""
+    allow_early_archive_deletion: StrictBool = False
+    """Retain mode: rules may delete archived images before ECR's 90-day minimum archive duration.
+    ECR bills the full 90 days anyway."""
 
     @model_validator(mode="after")
     def _mode_rules(self) -> Self:
         problems: list[str] = []
         if self.mode == "retain" and "on_drift" in self.model_fields_set:
             problems.append("onDrift applies to mode propagate only")
+        if self.mode == "retain" and "on_risk" in self.model_fields_set:
+            problems.append("onRisk applies to mode propagate only")
+        if self.mode == "propagate" and self.allow_early_archive_deletion:
+            problems.append(
+                "allowEarlyArchiveDeletion applies to mode retain only: ECR's own lifecycle policies "
+                f"never expire an image archived for less than {MIN_ARCHIVE_DAYS} days"
+            )
         for rule in self.policy.ordered_rules():
             sel = rule.selection
-            if self.mode == "retain":
-                if rule.action.type == "transition" or sel.count_type == "sinceImageTransitioned":
-                    problems.append(
-                        f"rule {rule.rule_priority}: retain mode deletes images and can't archive them; "
-                        "archival rules need mode propagate"
-                    )
-            elif sel.count_type == "sinceImagePulled" and rule.action.type == "expire":
+            if (
+                self.mode == "propagate"
+                and sel.count_type == "sinceImagePulled"
+                and rule.action.type == "expire"
+            ):
                 problems.append(
                     f"rule {rule.rule_priority}: ECR accepts countType sinceImagePulled only with action "
                     "transition; to expire by last pull, use mode retain"
+                )
+            if rule.expires_archived_early and not (
+                self.mode == "retain" and self.allow_early_archive_deletion
+            ):
+                how = (
+                    "; to delete earlier anyway, set allowEarlyArchiveDeletion: true on this target "
+                    f"(ECR bills the full {MIN_ARCHIVE_DAYS} days regardless)"
+                    if self.mode == "retain"
+                    else ""
+                )
+                problems.append(
+                    f"rule {rule.rule_priority}: countNumber must be at least {MIN_ARCHIVE_DAYS} with "
+                    f"sinceImageTransitioned: ECR keeps archived images {MIN_ARCHIVE_DAYS} days before a "
+                    f"lifecycle policy may expire them{how}"
                 )
         if self.mode == "propagate" and len(self.policy.text()) < MIN_POLICY_TEXT_LENGTH:
             problems.append(
@@ -292,26 +403,9 @@ def parse_config(data: object, source: str = "<config>") -> Config:
 
 
 def load_config(path: Path | str) -> Config:
+    """The config in the file at `path`, validated; a ConfigError (naming the file) when it can't be used."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(str(path), [f"can't read the file: {error.strerror or error}"]) from None
-    return parse_config(_parse_text(text, path), str(path))
-
-
-def _parse_text(text: str, path: Path) -> object:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(str(path), [f"not valid JSON: {error}"]) from None
-    import yaml  # YAML is for people; the deployed function reads JSON and doesn't need PyYAML.
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(str(path), [f"not valid YAML: {error}"]) from None
+    return parse_config(read_document(path), str(path))
 
 
 def _describe(error: Any, data: Mapping[str, Any]) -> str:

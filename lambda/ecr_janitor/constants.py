@@ -11,10 +11,29 @@ SERVICE_DIMENSION = "service"
 
 SKIP_TAG_KEY = "ecr-janitor:skip"
 SKIP_TAG_VALUE = "true"
-"""A repository with this resource tag is never touched: the code skips it and IAM denies writes to it."""
+"""A repository with this resource tag (the value in any letter case) is never touched: the code skips it
+and IAM denies writes to it (StringEqualsIgnoreCase)."""
 
 CONFIG_FILE_NAME = "ecr-janitor.json"
 """The config as the deployed function reads it: the validated YAML, written as JSON at synth time."""
+
+AWS_SERVICES = (
+    "ecr",
+    "ecs",
+    "lambda",
+    "batch",
+    "ssm",
+    "s3",
+    "stepfunctions",
+    "sts",
+    "inspector2",
+    "organizations",
+    "eks",
+    "logs",  # restore --run --log-group reads the function's own log group (the CLI only)
+)
+"""Every AWS service the function makes a client for (botocore's names), and those other changes are
+adding. The function ships the pinned boto3/botocore with only these service models (infra/sdk.py); a
+client for a service missing here fails at once in Lambda, and a test scans the code for clients."""
 
 ENV_CONFIG_PATH = "ECR_JANITOR_CONFIG"
 ENV_STATE_PARAMETER = "ECR_JANITOR_STATE_PARAMETER"
@@ -97,6 +116,27 @@ REPOSITORIES_PROCESSED = MetricSpec("RepositoriesProcessed", "Count", None)
 RUN_DURATION = MetricSpec("RunDurationSeconds", "Seconds", None)
 # 1 when the run wrote nothing, else 0.
 DRY_RUN = MetricSpec("DryRun", "Count", None)
+# -- onRisk: hold (propagate mode) --
+# Propagate: policies held back because ECR would expire images the janitor protects (onRisk: hold).
+POLICIES_HELD = MetricSpec("PoliciesHeld", "Count", "policiesHeld")
+# Propagate: images ECR will (or, when held, would) expire although the janitor protects them.
+POLICY_IMAGES_AT_RISK = MetricSpec("PolicyImagesAtRisk", "Count", "previewImagesAtRisk")
+
+# -- the archive storage class (retain-mode `transition` rules, and `restore`) --
+# Images the plan archives (dry run or not).
+IMAGES_ARCHIVABLE = MetricSpec("ImagesArchivable", "Count", "imagesArchivable")
+# Upper bound of storage the plan moves to the archive class.
+BYTES_ARCHIVABLE = MetricSpec("BytesArchivable", "Bytes", "bytesArchivable")
+# Images ECR confirmed ARCHIVED.
+IMAGES_ARCHIVED = MetricSpec("ImagesArchived", "Count", "imagesArchived")
+# Upper bound of storage ECR confirmed moved to the archive class.
+BYTES_ARCHIVED = MetricSpec("BytesArchived", "Bytes", "bytesArchived")
+# Images ECR refused or did not confirm archiving.
+ARCHIVE_FAILURES = MetricSpec("ArchiveFailures", "Count", "archiveFailures")
+# Archived images ECR confirmed deleted (archive-class rules); also counted in ImagesExpired.
+ARCHIVED_IMAGES_EXPIRED = MetricSpec("ArchivedImagesExpired", "Count", "archivedImagesExpired")
+# Images ECR restored from the archive in the 24 hours before the run (their lastActivatedAt).
+IMAGES_RESTORED = MetricSpec("ImagesRestored", "Count", "imagesRestored")
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     IMAGES_SCANNED,
@@ -118,9 +158,40 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     POLICY_DRIFT,
     RUN_DURATION,
     DRY_RUN,
+    # onRisk: hold
+    POLICIES_HELD,
+    POLICY_IMAGES_AT_RISK,
+    # -- the archive storage class --
+    IMAGES_ARCHIVABLE,
+    BYTES_ARCHIVABLE,
+    IMAGES_ARCHIVED,
+    BYTES_ARCHIVED,
+    ARCHIVE_FAILURES,
+    ARCHIVED_IMAGES_EXPIRED,
+    IMAGES_RESTORED,
 )
 
 
+# -- the archive cost model ----------------------------------------------------------------------------
+# USD, us-east-1. NOT confirmed from an AWS page here: taken on 2026-12-03 from two public write-ups that
+# quote the pricing page (hub.pointfive.co "ECR Archive Storage Class Used Below 150 TB Threshold",
+# us-east-1, checked March 2026; devjapan.com "AWS ECR Archive Pricing", ap-northeast-1, checked
+# 2026-03-22 against the AWS Price List API). Check https://aws.amazon.com/ecr/pricing/ for your region.
+# ECR's user guide ("Archiving an image") documents the rest: archived images can't be pulled, a restore
+# takes up to about 20 minutes, and archived images are billed for at least 90 days.
+PRICES_CHECKED = (
+    "2026-12-03 (us-east-1, public sources; unconfirmed: see https://aws.amazon.com/ecr/pricing/)"
+)
+STANDARD_STORAGE_USD_PER_GB_MONTH = 0.10
+"""ECR private storage, standard class."""
+ARCHIVE_STORAGE_USD_PER_GB_MONTH = 0.10
+"""The archive class, for the first ARCHIVE_TIER_GB a month: the same as standard."""
+ARCHIVE_STORAGE_USD_PER_GB_MONTH_ABOVE_TIER = 0.07
+"""The archive class beyond ARCHIVE_TIER_GB a month."""
+ARCHIVE_TIER_GB = 150 * 1024
+"""150 TB: below it, archiving saves no storage cost at all."""
+ARCHIVE_RETRIEVAL_USD_PER_GB = 0.03
+"""Restoring an archived image, per GB restored."""
 # -- other accounts (`accounts`, `protect.consumerAccounts`): the role the janitor assumes in each, and the
 # per-account metrics. The stack EcrJanitorMemberRole (infra/member_role.py) creates the role. ----------
 

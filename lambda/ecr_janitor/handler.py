@@ -56,6 +56,7 @@ def run(event: JanitorEvent, config: Config, context: LambdaContext) -> dict[str
         forced_by="the event asked for a dry run",
         seconds_left=context.get_remaining_time_in_millis() / 1000,
         details=False,
+        run_id=context.aws_request_id,
     )
     state = resume_state(janitor.home_region(request.regions))
     if state:
@@ -67,6 +68,7 @@ def run(event: JanitorEvent, config: Config, context: LambdaContext) -> dict[str
     metrics.flush_metrics()
     return {
         "status": "failed" if report.has_failures else "ok",
+        "runId": report.run_id,
         "dryRun": report.dry_run,
         "dryRunReason": report.dry_run_reason,
         "totals": report.totals(),

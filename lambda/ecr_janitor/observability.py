@@ -1,4 +1,4 @@
-"""The one Powertools Logger, Metrics and Tracer of the process (DESIGN.md: created once, here).
+"""The one Powertools Logger, Metrics and Tracer of the process, created once, here (README, Development).
 
 Logs go to stderr so that stdout stays free for the CLI's report (`--json | jq` works). In Lambda,
 stderr reaches CloudWatch Logs just like stdout; EMF metrics are printed to stdout by Powertools.

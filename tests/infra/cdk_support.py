@@ -18,6 +18,7 @@ from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT_CONFIG = ROOT / "infra" / "cfn-lint.yaml"
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # the venv's, as `make infra` runs it
 SHIPPED_CONFIG = ROOT / "ecr-janitor.yaml"
 
 MINIMAL_CONFIG: dict[str, Any] = config_document()
@@ -155,15 +156,9 @@ def policy_statements(synthesized: Synthesized) -> Iterator[tuple[str, dict[str,
 
 
 def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
-    """The venv's cfn-lint, with the repository's settings, as `make infra` runs it."""
+    """cfn-lint on a synthesized template, with the project's rules (infra/cfn-lint.yaml)."""
     return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "cfn-lint"),
-            "--config-file",
-            str(CFN_LINT_CONFIG),
-            "--",
-            str(template),
-        ],
+        [CFN_LINT, "--config-file", str(CFN_LINT_CONFIG), "--", str(template)],
         capture_output=True,
         text=True,
         check=False,

@@ -6,6 +6,7 @@ and cloud assemblies go to pytest's tmp dirs, never into the repository.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -19,10 +20,11 @@ from cdk_nag import AwsSolutionsChecks
 from ecr_janitor.config import Config, load_config, parse_config
 from infra.member_stack import EcrJanitorMemberRoleStack
 from infra.package import stage_function_code
-from infra.settings import DEFAULT_SCHEDULE, FanOutSettings
+from infra.settings import DEFAULT_SCHEDULE, DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings, VpcSettings
 from infra.stack import EcrJanitorStack
 from tests.infra.cdk_support import (
     MINIMAL_CONFIG,
+    ROOT,
     SHIPPED_CONFIG,
     Synth,
     Synthesized,
@@ -40,30 +42,43 @@ def minimal_config() -> Config:
     return parse_config(MINIMAL_CONFIG, "<test>")
 
 
+CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+"""The context `npx cdk synth` gets from cdk.json (the feature flags), so tests see the same template."""
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> Synth:
     """Synthesize the stack with cdk-nag's AwsSolutions checks; any unacknowledged finding raises."""
-    cache: dict[tuple[str, str, str | None, FanOutSettings | None], Synthesized] = {}
+    cache: dict[
+        tuple[str, str, str, str | None, FanOutSettings | None, tuple[str, ...], VpcSettings | None],
+        Synthesized,
+    ] = {}
 
     def build(
         config: Config | None = None,
         *,
         schedule: str = DEFAULT_SCHEDULE,
+        schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE,
         alarm_email: str | None = None,
         fan_out: FanOutSettings | None = None,
+        eks_clusters: tuple[str, ...] = (),
+        vpc: VpcSettings | None = None,
     ) -> Synthesized:
         config = config or shipped_config
-        key = (config.model_dump_json(), schedule, alarm_email, fan_out)
+        key = (config.model_dump_json(), schedule, schedule_timezone, alarm_email, fan_out, eks_clusters, vpc)
         if key not in cache:
             work = tmp_path_factory.mktemp("synth")
-            app = App(outdir=str(work / "cdk.out"))
+            app = App(outdir=str(work / "cdk.out"), context=CDK_CONTEXT)
             stack = EcrJanitorStack(
                 app,
                 config=config,
                 code_dir=stage_function_code(config, destination=work / "code"),
                 schedule=schedule,
+                schedule_timezone=schedule_timezone,
                 alarm_email=alarm_email,
                 fan_out=fan_out,
+                eks_clusters=eks_clusters,
+                vpc=vpc,
             )
             Validations.of(app).add_plugins(AwsSolutionsChecks(app))
             cache[key] = Synthesized(stack, Template.from_stack(stack), work / "cdk.out")
@@ -91,10 +106,10 @@ def dashboard(default: Synthesized) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def member(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def member(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> Synthesized:
     """The stack EcrJanitorMemberRole, synthesized with cdk-nag as `npx cdk synth` does."""
     outdir = tmp_path_factory.mktemp("member") / "cdk.out"
     app = App(outdir=str(outdir))
-    stack = EcrJanitorMemberRoleStack(app)
+    stack = EcrJanitorMemberRoleStack(app, config=shipped_config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return Synthesized(stack, Template.from_stack(stack), outdir)

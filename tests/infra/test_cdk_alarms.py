@@ -18,14 +18,16 @@ def _alarms(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_seven_alarms(default: Synthesized) -> None:
+def test_the_eight_alarms(default: Synthesized) -> None:
     assert sorted(_alarms(default)) == [
+        "ArchiveFailures",
         "DeleteFailures",
         "DurationNearTimeout",
         "FailedInvocations",
         "FunctionErrors",
         "InUseSourcesFailed",
         "NoRecentRun",
+        "PoliciesHeld",
         "RepositoriesFailed",
     ]
 
@@ -40,7 +42,13 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(default: Synthe
 
 def test_janitor_failures_alarm_on_the_first_one(default: Synthesized) -> None:
     alarms = _alarms(default)
-    for name in ("RepositoriesFailed", "DeleteFailures", "InUseSourcesFailed"):
+    for name in (
+        "RepositoriesFailed",
+        "DeleteFailures",
+        "ArchiveFailures",
+        "InUseSourcesFailed",
+        "PoliciesHeld",
+    ):
         alarm = alarms[name]
         assert alarm["Namespace"] == METRICS_NAMESPACE
         assert alarm["MetricName"] == name

@@ -77,15 +77,34 @@ def test_invalid_config_fails_synth_with_the_cli_message(tmp_path: Path) -> None
 def test_missing_config_file_fails_synth(tmp_path: Path) -> None:
     result, _ = _run_app(tmp_path, config=str(tmp_path / "nowhere.yaml"))
     assert result.returncode == 2
-    assert result.stderr == f"invalid config {tmp_path / 'nowhere.yaml'}: 1 problem(s)\n" + (
-        "  - can't read the file: No such file or directory\n"
+    assert result.stderr == (
+        f"invalid config {tmp_path / 'nowhere.yaml'}: can't read the file: No such file or directory\n"
     )
+
+
+def test_a_repeated_key_fails_synth_with_the_cli_message(tmp_path: Path) -> None:
+    config = tmp_path / "repeated.json"
+    config.write_text(json.dumps(MINIMAL_CONFIG)[:-1] + ', "dryRun": true, "dryRun": false}')
+    result, outdir = _run_app(tmp_path, config=str(config))
+    cli = _validate_cli(config)
+    assert (result.returncode, cli.returncode) == (2, 2)
+    assert (
+        result.stderr
+        == cli.stderr
+        == (
+            f"invalid config {config}: key 'dryRun' appears twice in one object; "
+            "a repeated key would hide the first value\n"
+        )
+    )
+    assert not (outdir / "EcrJanitor.template.json").exists()
 
 
 def test_invalid_context_fails_synth(tmp_path: Path) -> None:
     result, _ = _run_app(tmp_path, schedule="nightly")
     assert result.returncode == 2
-    assert result.stderr.startswith("context schedule='nightly' is not an EventBridge schedule expression")
+    assert result.stderr.startswith(
+        "context schedule='nightly' is not an EventBridge Scheduler schedule expression"
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -93,13 +112,18 @@ def test_synth_with_context_runs_cdk_nag_and_leaves_nothing_behind(tmp_path: Pat
     config = tmp_path / "janitor.json"
     config.write_text(json.dumps({**MINIMAL_CONFIG, "regions": ["eu-west-1"]}))
     result, outdir = _run_app(
-        tmp_path, config=str(config), schedule="cron(30 1 * * ? *)", alarmEmail="ops@example.com"
+        tmp_path,
+        config=str(config),
+        schedule="cron(30 1 * * ? *)",
+        scheduleTimezone="America/New_York",
+        alarmEmail="ops@example.com",
     )
     assert result.returncode == 0, result.stderr
     template: dict[str, Any] = json.loads((outdir / "EcrJanitor.template.json").read_text())
     types = [r["Type"] for r in template["Resources"].values()]
-    rule = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule")
-    assert rule["Properties"]["ScheduleExpression"] == "cron(30 1 * * ? *)"
+    schedule = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule")
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(30 1 * * ? *)"
+    assert schedule["Properties"]["ScheduleExpressionTimezone"] == "America/New_York"
     assert "AWS::SNS::Subscription" in types
     assert "eu-west-1" in json.dumps(template)
     report = json.loads((outdir / "validation-report.json").read_text())

@@ -98,7 +98,7 @@ def test_every_graph_panel_is_drawn(dashboard: dict[str, Any]) -> None:
 
 def test_alarm_status_lists_every_alarm(default: Synthesized, dashboard: dict[str, Any]) -> None:
     (status,) = _widgets(dashboard, "alarm")
-    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 7
+    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 9
 
 
 def test_logs_insights_widgets_query_the_function_log_group(
@@ -109,6 +109,7 @@ def test_logs_insights_widgets_query_the_function_log_group(
     assert json.dumps({"Ref": log_group_id}) in body
     queries = {w["title"]: w["query"] for w in _widgets(dashboard, "log")}
     assert sorted(queries) == [
+        "Latest archivings and restores (audit; restore --run RUN_ID undoes a night)",
         "Latest deletions (audit)",
         "Latest failures",
         "Top 20 repositories by storage reclaimed",
@@ -117,13 +118,18 @@ def test_logs_insights_widgets_query_the_function_log_group(
     assert "| sort bytesReclaimed desc\n| limit 20" in queries["Top 20 repositories by storage reclaimed"]
     assert 'filter event = "deletion"' in queries["Latest deletions (audit)"]
     failures = queries["Latest failures"]
-    assert 'event in ["delete_failure", "region_failure", "in_use_source_failure"]' in failures
+    assert (
+        'event in ["delete_failure", "region_failure", "in_use_source_failure", "archive_failure"]'
+        in failures
+    )
     assert 'status in ["failed", "partial", "blocked"]' in failures
+    archives = queries["Latest archivings and restores (audit; restore --run RUN_ID undoes a night)"]
+    assert 'filter event in ["archive", "restore"]' in archives
 
 
 def test_the_queries_read_the_fields_they_name(dashboard: dict[str, Any]) -> None:
     queries = " ".join(w["query"] for w in _widgets(dashboard, "log"))
-    for field in {*d.REPOSITORY_FIELDS, *d.DELETION_FIELDS, *d.FAILURE_FIELDS}:
+    for field in {*d.REPOSITORY_FIELDS, *d.DELETION_FIELDS, *d.FAILURE_FIELDS, *d.ARCHIVE_FIELDS}:
         assert field in queries, field
 
 

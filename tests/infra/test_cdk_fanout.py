@@ -297,14 +297,16 @@ def test_a_standard_state_machine_logging_everything_with_tracing(fanned: Synthe
 def test_the_schedule_starts_the_state_machine_instead_of_the_function(
     fanned: Synthesized, ids: dict[str, str]
 ) -> None:
-    (target,) = fanned.only("AWS::Events::Rule")["Properties"]["Targets"]
+    target = fanned.only("AWS::Scheduler::Schedule")["Properties"]["Target"]
     assert target["Arn"] == {"Ref": ids["machine"]}
     assert json.loads(target["Input"]) == {}
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2}
-    assert fanned.resources("AWS::Lambda::Permission") == {}  # EventBridge no longer invokes the function
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 6 * 3600}
+    assert fanned.resources("AWS::Lambda::Permission") == {}  # the schedule doesn't invoke the function
+    (queue_id,) = fanned.resources("AWS::SQS::Queue")
     statements = _statements_of(fanned, target["RoleArn"]["Fn::GetAtt"][0])
     assert [(s["Action"], s["Resource"]) for s in statements] == [
-        (["states:StartExecution"], ["${" + ids["machine"] + "}"])
+        (["states:StartExecution"], ["${" + ids["machine"] + "}"]),
+        (["sqs:SendMessage"], ["${" + queue_id + ".Arn}"]),
     ]
 
 
@@ -408,7 +410,7 @@ def test_no_cdk_helper_functions(fanned: Synthesized) -> None:
 
 def test_alarm_on_failed_runs(fanned: Synthesized, ids: dict[str, str]) -> None:
     alarms = fanned.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 8
+    assert len(alarms) == 10
     (alarm,) = [
         a["Properties"] for a in alarms.values() if a["Properties"]["AlarmName"].endswith("-FanOutRunFailed")
     ]

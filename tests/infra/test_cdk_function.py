@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ from infra.permissions import (
     IN_USE_SECOND_WAVE,
     ORGANIZATIONS_READ_ACTIONS,
 )
-from tests.infra.cdk_support import MINIMAL_CONFIG, Synth, Synthesized, arn
+from tests.infra.cdk_support import MINIMAL_CONFIG, ROOT, Synth, Synthesized, arn
 
 DESTRUCTIVE = set(ECR_WRITE_ACTIONS)
 
@@ -28,7 +31,9 @@ def _function(synthesized: Synthesized) -> dict[str, Any]:
 
 
 def _statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    policy = synthesized.only("AWS::IAM::Policy")
+    (policy,) = [
+        p for k, p in synthesized.resources("AWS::IAM::Policy").items() if k.startswith("JanitorRole")
+    ]
     statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
@@ -52,11 +57,24 @@ def test_runtime_is_the_newest_python_that_aws_cdk_lib_knows_on_arm64(default: S
     assert props["Handler"] == "ecr_janitor.handler.handler"
 
 
-def test_powertools_layer_is_the_public_arn_for_this_runtime_and_architecture(default: Synthesized) -> None:
+def _pin(requirements: Path, name: str) -> str:
+    (line,) = [
+        line.split("#")[0].strip()
+        for line in requirements.read_text().splitlines()
+        if re.match(rf"^{re.escape(name)}(\[[^\]]*\])?==", line.strip(), re.IGNORECASE)
+    ]
+    return line.split("==")[1]
+
+
+def test_the_powertools_layer_is_the_release_of_the_pinned_package(default: Synthesized) -> None:
+    """One constant: the layer the template deploys is the public layer of exactly the aws-lambda-powertools
+    release requirements.txt and constraints.txt pin, which is what the tests ran with."""
+    assert _pin(ROOT / "requirements.txt", "aws-lambda-powertools") == fn.POWERTOOLS_VERSION
+    assert _pin(ROOT / "constraints.txt", "aws_lambda_powertools") == fn.POWERTOOLS_VERSION
+    assert importlib.metadata.version("aws-lambda-powertools") == fn.POWERTOOLS_VERSION
     (layer,) = _function(default)["Layers"]
-    assert arn(layer) == (
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python314-arm64:{fn.POWERTOOLS_LAYER_VERSION}"
+    assert layer == (
+        f"{{{{resolve:ssm:/aws/service/powertools/python/arm64/python3.14/{fn.POWERTOOLS_VERSION}}}}}"
     )
 
 
@@ -110,14 +128,15 @@ def test_async_failures_go_to_an_encrypted_tls_only_queue_after_one_retry(defaul
 
 
 def test_role_is_its_own_with_no_managed_policies(default: Synthesized) -> None:
-    (role_id,) = default.resources("AWS::IAM::Role")
-    role = default.only("AWS::IAM::Role")["Properties"]
+    (role_id,) = [k for k in default.resources("AWS::IAM::Role") if k.startswith("JanitorRole")]
+    role = default.resources("AWS::IAM::Role")[role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
     ]
     assert _function(default)["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert default.only("AWS::IAM::Policy")["Properties"]["Roles"] == [{"Ref": role_id}]
+    (policy,) = [p for k, p in default.resources("AWS::IAM::Policy").items() if k.startswith("JanitorRole")]
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
 
 
 def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized) -> None:
@@ -126,6 +145,8 @@ def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized)
         *ECR_READ_ACTIONS,
         *ECR_WRITE_ACTIONS,
         *IN_USE_READ_ACTIONS,
+        "eks:ListClusters",  # protect.eks is auto by default
+        "eks:DescribeCluster",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
@@ -139,14 +160,23 @@ def test_role_allows_exactly_the_actions_the_janitor_needs(default: Synthesized)
     assert not any(action.endswith("*") for action in allowed)
 
 
-def test_destructive_actions_are_allowed_only_on_repository_arns(default: Synthesized) -> None:
+def test_destructive_actions_are_allowed_only_on_the_repositories_their_mode_covers(
+    default: Synthesized,
+) -> None:
+    """The shipped config: retain targets `ml/*` and `*` (everything), a propagate target `sandbox/*`."""
     destructive = [s for s in _statements(default) if s["Effect"] == "Allow" and _actions(s) & DESTRUCTIVE]
     assert destructive, "no statement allows deletions: the janitor could not clean anything"
-    for statement in destructive:
-        assert [arn(r) for r in _resources(statement)] == [
+    by_action = {action: [arn(r) for r in _resources(s)] for s in destructive for action in _actions(s)}
+    assert by_action == {
+        "ecr:BatchDeleteImage": ["arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"],
+        "ecr:UpdateImageStorageClass": [  # archiving, like deleting, is retain mode's own
             "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"
-        ]
-        assert "*" not in _resources(statement)
+        ],
+        "ecr:PutLifecyclePolicy": [
+            "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/sandbox/*"
+        ],
+    }
+    assert not any("*" in _resources(s) for s in destructive)
 
 
 def test_opted_out_repositories_are_denied_deletion_and_policy_writes(default: Synthesized) -> None:
@@ -154,7 +184,7 @@ def test_opted_out_repositories_are_denied_deletion_and_policy_writes(default: S
     assert len(denies) == 1
     (deny,) = denies
     assert _actions(deny) == DESTRUCTIVE
-    assert deny["Condition"] == {"StringEquals": {"aws:ResourceTag/ecr-janitor:skip": "true"}}
+    assert deny["Condition"] == {"StringEqualsIgnoreCase": {"aws:ResourceTag/ecr-janitor:skip": "true"}}
     assert [arn(r) for r in _resources(deny)] == [
         "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"
     ]
@@ -164,7 +194,12 @@ def test_only_read_only_actions_have_a_wildcard_resource(default: Synthesized) -
     on_star = set().union(
         *(_actions(s) for s in _statements(default) if s["Effect"] == "Allow" and "*" in _resources(s))
     )
-    assert on_star == {*IN_USE_READ_ACTIONS, "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert on_star == {
+        *IN_USE_READ_ACTIONS,
+        "eks:ListClusters",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
 
 
 def test_ecr_access_is_limited_to_the_regions_the_config_names(synth: Synth) -> None:
@@ -183,10 +218,14 @@ def test_the_code_asset_changes_when_the_config_changes(default: Synthesized, sy
 
 
 @pytest.mark.parametrize("regions", [None, ["us-west-2"]])
-def test_nag_ids_match_the_arns_in_the_template(synth: Synth, regions: list[str] | None) -> None:
+@pytest.mark.parametrize("patterns", [["*"], ["team-a/*", "api", "ml/models-*"]])
+def test_nag_ids_match_the_arns_in_the_template(
+    synth: Synth, regions: list[str] | None, patterns: list[str]
+) -> None:
     """The IAM5 acknowledgements name the ARNs exactly as cdk-nag prints them; a mismatch fails synth."""
-    config = parse_config({**MINIMAL_CONFIG, **({"regions": regions} if regions else {})}, "<test>")
-    assert json.dumps(synth(config).json)  # synthesized with cdk-nag: no unacknowledged finding
+    document = {**MINIMAL_CONFIG, **({"regions": regions} if regions else {})}
+    document["targets"] = [{**document["targets"][0], "repositories": patterns}]
+    assert json.dumps(synth(parse_config(document, "<test>")).json)  # cdk-nag ran: nothing unacknowledged
 
 
 def test_extra_image_lists_are_readable_and_nothing_else(synth: Synth, default: Synthesized) -> None:

@@ -14,30 +14,42 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from devtools.accounts import member_trust_policy
+from ecr_janitor.config import Config
 from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, SKIP_TAG_KEY
 from infra.member_stack import JANITOR_ROLE_ARN_PATTERN, MEMBER_STACK_NAME, EcrJanitorMemberRoleStack
 from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS
-from tests.infra.cdk_support import Synthesized, cfn_lint, nag_findings, placeholder
+from tests.infra.cdk_support import Synthesized, cfn_lint, nag_findings, placeholder, policy_statements
 from tests.infra.test_cdk_stack import MIN_REASON_WORDS, _acknowledgements
 
 MEMBER_REPOSITORIES = "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"
 
 
-def _policies(member: Synthesized) -> dict[str, dict[str, Any]]:
-    """Policy name (its Sid set) -> resource, statements' resources as ${...} text."""
-    found = {}
-    for resource in member.resources("AWS::IAM::Policy").values():
-        statements = resource["Properties"]["PolicyDocument"]["Statement"]
-        for statement in statements:
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            statement["Resource"] = [placeholder(r) for r in resources]
-            statement["Action"] = (
-                statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            )
-        found[",".join(sorted(s["Sid"] for s in statements))] = resource
+def _policies(synthesized: Synthesized) -> dict[str, tuple[str | None, dict[str, dict[str, Any]]]]:
+    """Policy logical id -> (its Condition, its statements by Sid, resources as ${...} text)."""
+    conditions = {
+        key: policy.get("Condition") for key, policy in synthesized.resources("AWS::IAM::Policy").items()
+    }
+    found: dict[str, tuple[str | None, dict[str, dict[str, Any]]]] = {}
+    for logical_id, statement in policy_statements(synthesized):
+        found.setdefault(logical_id, (conditions[logical_id], {}))[1][statement["Sid"]] = statement
     return found
+
+
+def _one_policy(synthesized: Synthesized, sid: str) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    (policy,) = [p for p in _policies(synthesized).values() if sid in p[1]]
+    return policy
+
+
+def _main_role(default: Synthesized) -> dict[str, dict[str, Any]]:
+    """The janitor's own role's statements by Sid (its one policy), resources in every region."""
+    return {
+        statement.get("Sid", ""): {
+            **statement,
+            "Resource": [r.replace("${AWS::Region}", "*") for r in statement["Resource"]],
+        }
+        for logical_id, statement in policy_statements(default)
+        if "Janitor" in logical_id
+    }
 
 
 def _resolved(value: Any) -> Any:
@@ -95,35 +107,56 @@ def test_the_role_trusts_only_the_janitors_role_and_only_with_the_external_id(me
     )
 
 
-def test_reading_workloads_is_always_allowed_and_read_only(member: Synthesized) -> None:
-    read = _policies(member)["FindImagesInUse"]
-    assert "Condition" not in read
-    (statement,) = read["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == list(IN_USE_READ_ACTIONS)  # the main role's own tuple
-    assert statement["Resource"] == ["*"]
-    verbs = {action.split(":", 1)[1] for action in statement["Action"]}
-    assert all(verb.startswith(("List", "Describe", "Get", "BatchGet")) for verb in verbs)
+def test_reading_workloads_is_always_allowed_read_only_and_the_main_roles(
+    member: Synthesized, default: Synthesized
+) -> None:
+    condition, statements = _one_policy(member, "FindImagesInUse")
+    assert condition is None
+    assert set(statements["FindImagesInUse"]["Action"]) == set(IN_USE_READ_ACTIONS)  # the main role's tuple
+    assert statements["FindImagesInUse"]["Resource"] == ["*"]
+    # EKS as the shipped config reads it (clusters: auto), in whichever region the janitor walks.
+    assert set(statements) == {"FindImagesInUse", "FindEksClusters", "DescribeEksClusters"}
+    main = _main_role(default)
+    for sid, statement in statements.items():
+        assert set(statement["Action"]) == set(main[sid]["Action"])
+        assert statement["Resource"] == main[sid]["Resource"]
+        verbs = {action.split(":", 1)[1] for action in statement["Action"]}
+        assert all(verb.startswith(("List", "Describe", "Get", "BatchGet")) for verb in verbs)
 
 
-def test_cleaning_is_allowed_only_where_clean_repositories_is_true(member: Synthesized) -> None:
+def test_cleaning_is_allowed_only_where_clean_repositories_is_true_with_the_main_roles_scope(
+    member: Synthesized, default: Synthesized
+) -> None:
     assert member.json["Conditions"] == {
         "CleansRepositories": {"Fn::Equals": [{"Ref": "CleanRepositories"}, "true"]}
     }
-    clean = _policies(member)["CleanRepositories,NeverTouchOptedOutRepositories,ReadRepositories"]
-    assert clean["Condition"] == "CleansRepositories"
-    statements = {s["Sid"]: s for s in clean["Properties"]["PolicyDocument"]["Statement"]}
-    assert statements["ReadRepositories"]["Action"] == list(ECR_READ_ACTIONS)
-    # The write actions are the main role's tuple, not a copy of it.
-    assert statements["CleanRepositories"]["Action"] == list(ECR_WRITE_ACTIONS)
+    condition, statements = _one_policy(member, "NeverTouchOptedOutRepositories")
+    assert condition == "CleansRepositories"
+    assert set(statements["ReadRepositories"]["Action"]) == set(ECR_READ_ACTIONS)
+    assert statements["ReadRepositories"]["Resource"] == [MEMBER_REPOSITORIES]
+    # The writes are the main role's: the same write-action tuple, scoped to the same target patterns
+    # (region: any, as the shipped config names none), and the same Deny on opted-out repositories.
+    writes = {sid: s for sid, s in statements.items() if sid.endswith("Writes")}
+    assert set().union(*(s["Action"] for s in writes.values())) == set(ECR_WRITE_ACTIONS)
+    main = _main_role(default)
+    for sid, statement in writes.items():
+        assert set(statement["Action"]) == set(main[sid]["Action"])
+        assert sorted(statement["Resource"]) == sorted(main[sid]["Resource"])
     deny = statements["NeverTouchOptedOutRepositories"]
-    assert (deny["Effect"], deny["Action"]) == ("Deny", list(ECR_WRITE_ACTIONS))
-    assert deny["Condition"] == {"StringEquals": {f"aws:ResourceTag/{SKIP_TAG_KEY}": "true"}}
+    assert deny["Effect"] == "Deny"
+    assert set(deny["Action"]) == set(ECR_WRITE_ACTIONS)
+    assert deny["Condition"] == main["NeverTouchOptedOutRepositories"]["Condition"]
+    assert deny["Condition"] == {"StringEqualsIgnoreCase": {f"aws:ResourceTag/{SKIP_TAG_KEY}": "true"}}
+    assert deny["Resource"] == [MEMBER_REPOSITORIES]
     for statement in statements.values():
-        assert statement["Resource"] == [MEMBER_REPOSITORIES]  # this account's repositories only
+        assert all(
+            r.startswith("arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/")
+            for r in statement["Resource"]
+        )
 
 
 def test_every_acknowledgement_is_reasoned_needed_and_covers_a_real_finding(
-    member: Synthesized, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    member: Synthesized, shipped_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acknowledged = {(path, rule) for path, rule, _ in _acknowledgements(member.stack)}
     assert acknowledged
@@ -131,7 +164,7 @@ def test_every_acknowledgement_is_reasoned_needed_and_covers_a_real_finding(
         assert len(reason.split()) >= MIN_REASON_WORDS, f"{path} {rule}: give a real reason"
     monkeypatch.setattr(Validations, "acknowledge", lambda self, *rules: None)
     app = App(outdir=str(tmp_path / "cdk.out"))
-    EcrJanitorMemberRoleStack(app)
+    EcrJanitorMemberRoleStack(app, config=shipped_config)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     findings = nag_findings(app, tmp_path / "cdk.out")
     covered = {(p, r) for p, r in acknowledged for f in findings if f[1] == r and f[0].startswith(p + "/")}

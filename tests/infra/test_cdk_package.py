@@ -14,6 +14,7 @@ from aws_cdk import FileSystem
 from ecr_janitor.config import Config, load_config, parse_config
 from ecr_janitor.constants import CONFIG_FILE_NAME
 from infra.package import PACKAGE_DIR, config_document, stage_function_code
+from infra.sdk import normalized, pinned_versions
 from tests.factories import config_document as config_document_of_tests
 
 
@@ -21,11 +22,31 @@ def _files(directory: Path) -> set[str]:
     return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
 
 
-def test_asset_holds_the_package_and_the_config(shipped_config: Config, tmp_path: Path) -> None:
+PINS = pinned_versions()
+SDK_TOP_LEVEL = {
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "six.py",
+    "urllib3",
+    *(
+        f"{name}-{PINS[normalized(name)]}.dist-info"
+        for name in ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3")
+    ),
+}
+
+
+def test_asset_holds_the_package_the_pinned_sdk_and_the_config(
+    shipped_config: Config, tmp_path: Path
+) -> None:
     staged = stage_function_code(shipped_config, destination=tmp_path / "code")
     sources = {f"ecr_janitor/{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*.py")}
     assert "ecr_janitor/handler.py" in sources
-    assert _files(staged) == {CONFIG_FILE_NAME, *sources}
+    files = _files(staged)
+    assert {f for f in files if f.startswith("ecr_janitor/")} == sources
+    assert {f.split("/")[0] for f in files} == {CONFIG_FILE_NAME, "ecr_janitor", *SDK_TOP_LEVEL}
     assert (staged / CONFIG_FILE_NAME).read_text() == config_document(shipped_config)
 
 
@@ -55,7 +76,7 @@ def test_asset_hash_follows_the_config(
 def test_staged_handler_imports_and_reads_its_config_without_pyyaml(
     shipped_config: Config, tmp_path: Path
 ) -> None:
-    """Lambda has boto3 (runtime) and Powertools + pydantic (layer), not PyYAML."""
+    """Lambda has Powertools + pydantic (layer) and the asset's boto3, not PyYAML."""
     staged = stage_function_code(shipped_config, destination=tmp_path / "code")
     script = (
         "import sys; sys.modules['yaml'] = None\n"

@@ -44,18 +44,17 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
     assert counts == {
         "AWS::Logs::LogGroup": 1,
-        "AWS::IAM::Role": 1,
-        "AWS::IAM::Policy": 1,
+        "AWS::IAM::Role": 2,  # the function's, the schedule's
+        "AWS::IAM::Policy": 2,
         "AWS::SQS::Queue": 1,
         "AWS::SQS::QueuePolicy": 1,
         "AWS::SSM::Parameter": 1,
         "AWS::Lambda::Function": 1,  # no CDK helper functions (log retention, custom resources)
         "AWS::Lambda::EventInvokeConfig": 1,
-        "AWS::Events::Rule": 1,
-        "AWS::Lambda::Permission": 1,
+        "AWS::Scheduler::Schedule": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 7,
+        "AWS::CloudWatch::Alarm": 9,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -74,8 +73,8 @@ def test_outputs_tell_where_things_are(default: Synthesized) -> None:
         "DashboardUrl",
         "FailureQueueUrl",
         "FunctionName",
-        "JanitorRoleArn",  # what member accounts trust (stack EcrJanitorMemberRole)
         "LogGroupName",
+        "RoleArn",  # the principal an EKS access entry names, and what member accounts trust
     ]
 
 
@@ -85,20 +84,20 @@ def test_resources_of_the_stack_with_fan_out(fanned: Synthesized) -> None:
         counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
     assert counts == {
         "AWS::Logs::LogGroup": 2,
-        "AWS::IAM::Role": 3,  # the function's, the state machine's, EventBridge's to start it
+        "AWS::IAM::Role": 3,  # the function's, the state machine's, the schedule's to start it
         "AWS::IAM::Policy": 5,
         "AWS::SQS::Queue": 1,
         "AWS::SQS::QueuePolicy": 1,
         "AWS::SSM::Parameter": 1,
         "AWS::Lambda::Function": 1,  # still no CDK helper functions (e.g. auto-delete for the bucket)
         "AWS::Lambda::EventInvokeConfig": 1,
-        "AWS::Events::Rule": 1,
+        "AWS::Scheduler::Schedule": 1,
         "AWS::S3::Bucket": 1,
         "AWS::S3::BucketPolicy": 1,
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 8,
+        "AWS::CloudWatch::Alarm": 10,
         "AWS::CloudWatch::Dashboard": 1,
     }
 

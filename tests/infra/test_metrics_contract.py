@@ -28,7 +28,7 @@ from devtools.seed import Seeder
 from ecr_janitor import constants as c
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
 from infra import dashboard as d
-from tests.factories import FakeLambdaContext, config_document, rule
+from tests.factories import FakeLambdaContext, config_document, rule, transition
 from tests.infra.cdk_support import MetricRef, Synthesized, alarm_metrics, dashboard_metrics
 
 REGION = "us-east-1"
@@ -52,6 +52,12 @@ CONFIG: dict[str, Any] = {
     "regions": [FAILING_REGION, REGION],
     "protect": {"tags": ["release-*"]},
 }
+ARCHIVING_TARGET = {  # first, so that it covers team/archive: a night that archives, too
+    "repositories": ["team/archive"],
+    "mode": "retain",
+    "policy": {"rules": [transition(rule(1, "any", "sinceImagePushed", 14))]},
+}
+CONFIG["targets"].insert(0, ARCHIVING_TARGET)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,11 @@ def _seed(ecr: LocalEcr) -> None:
     seeder.image("team/api", pushed_at=old, tags=["release-1"])  # rule 2 would expire it; protected
     seeder.repository("team/frozen", {"ecr-janitor:skip": "true"})
     seeder.image("team/frozen", pushed_at=old)
+    seeder.repository("team/archive")
+    seeder.image("team/archive", pushed_at=old, tags=["v1"])  # archived by the transition rule
+    refused_archive = seeder.image("team/archive", pushed_at=old, tags=["v2"])
+    refusal = ("ImageStorageClassUpdateNotSupportedException", "not supported")
+    ecr.strict.refused_storage_updates[refused_archive] = refusal
 
 
 def _break_one_region(ecr: LocalEcr) -> None:
@@ -194,7 +205,7 @@ def test_the_run_exercised_every_outcome(run: Run) -> None:
     assert blocked["status"] == "failed"  # the refused region
     assert [f["region"] for f in blocked["regionFailures"]] == [FAILING_REGION]
     assert blocked["totals"]["inUseSourcesFailed"] == 1
-    assert blocked["totals"]["repositoriesBlocked"] == 1
+    assert blocked["totals"]["repositoriesBlocked"] == 2  # team/api, and team/archive's archiving
     assert blocked["totals"]["imagesExpired"] == 0
     assert cleaned["status"] == "failed"  # the refused deletion
     assert cleaned["dryRun"] is False
@@ -203,6 +214,9 @@ def test_the_run_exercised_every_outcome(run: Run) -> None:
     assert totals["deleteFailures"] == 1
     assert totals["imagesProtected"] >= 1
     assert totals["repositoriesSkipped"] == 1
+    assert totals["imagesArchived"] == 1
+    assert totals["archiveFailures"] == 1
+    assert blocked["totals"]["imagesArchived"] == 0  # withheld with the deletions
 
 
 def test_dashboard_and_alarm_metrics_are_declared_in_metrics_py(default: Synthesized) -> None:
@@ -235,8 +249,23 @@ def test_deletion_lines_carry_the_fields_the_audit_widget_shows(run: Run) -> Non
         assert line["tags"] == []  # flattened by Logs Insights as tags.0, tags.1, ...
 
 
+def test_archive_lines_carry_the_fields_the_archive_widget_shows_and_the_run_id(run: Run) -> None:
+    (archived,) = run.lines(*d.ARCHIVE_EVENTS)  # the other one was refused: an archive_failure line
+    missing = [field for field in d.ARCHIVE_FIELDS if field not in archived]
+    assert not missing, archived
+    assert (archived["event"], archived["repository"], archived["tags"]) == (
+        "archive",
+        "team/archive",
+        ["v1"],
+    )
+    request_id = FakeLambdaContext().aws_request_id
+    assert archived["run_id"] == request_id
+    assert {line.get("run_id") for line in run.logs if "event" in line} == {request_id}
+    assert [response["runId"] for response in run.responses] == [request_id, request_id]
+
+
 def test_repository_lines_carry_the_fields_the_top_widget_sums(run: Run) -> None:
-    repositories = run.lines(d.REPOSITORY_EVENT)
+    repositories = [line for line in run.lines(d.REPOSITORY_EVENT) if line["repository"] != "team/archive"]
     assert {line["repository"] for line in repositories} == {"team/api", "team/frozen"}
     for line in repositories:
         missing = [field for field in d.REPOSITORY_FIELDS if field not in line]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -113,12 +114,14 @@ def test_run_leaves_exactly_what_the_semantics_keep(
     assert seeder.images_left("team/skipped") == {registry.skipped}
     assert seeder.images_left("sandbox/toy") == {registry.sandbox}
     assert "deletions applied" in out
+    assert re.search(r"· run cli-\d{8}T\d{6}Z-[0-9a-f]{8}\n", out)  # the run id its audit lines carry
     assert "team/skipped" in out
     assert "opted out: tag ecr-janitor:skip=true" in out
     audit = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     deleted = {line["digest"] for line in audit if line.get("event") == "deletion"}
     assert deleted == registry.expected_expired
     first = next(line for line in audit if line.get("event") == "deletion")
+    assert first["run_id"] == re.search(r"· run (\S+)", out)[1]  # type: ignore[index]
     assert {"repository", "digest", "tags", "pushed_at", "size_bytes", "rule", "reason"} <= first.keys()
     # The skipped repository is read for its tags only; the uncovered one not at all.
     touched = [c for c in local_ecr.strict.calls if c.operation != "DescribeRepositories"]

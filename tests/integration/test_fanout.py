@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
+from devtools.kube_api import KubeApiFake
 from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
@@ -386,6 +387,10 @@ def test_a_worker_cleans_exactly_its_slice(
     assert driver.emf() == []  # workers publish no metrics: the summary does, once
     assert {line["repository"] for line in driver.logged("repository")} == mine
     assert len(driver.logged("deletion")) == 2
+    # Every audit line names the run: the execution's name, which `restore --run` takes.
+    assert {line["run_id"] for line in driver.logged("deletion") + driver.logged("repository")} == {
+        driver.run_id
+    }
 
 
 def test_a_worker_keeps_what_the_runs_snapshot_says_is_in_use(
@@ -706,3 +711,38 @@ def _value(blob: dict[str, Any], spec: c.MetricSpec) -> float:
     value = blob[spec.name]
     (single,) = value if isinstance(value, list) else [value]
     return float(single)
+
+
+# -- EKS: an unreadable cluster in ignoreClusters is a warning of the run, not a failure -----------------
+
+
+@pytest.mark.parametrize("ignored", [True, False])
+def test_an_unreadable_eks_cluster_reaches_the_summary(
+    local_ecr: LocalEcr,
+    seeder: Seeder,
+    registry: Registry,
+    deploy: Callable[..., None],
+    driver: Driver,
+    tmp_path: Path,
+    ignored: bool,
+) -> None:
+    deploy(dry_run=False)
+    config = tmp_path / "ecr-janitor.json"
+    document = json.loads(config.read_text())
+    document["protect"]["eks"] = {"clusters": "auto", "ignoreClusters": ["prod"] if ignored else []}
+    config.write_text(json.dumps(document))
+    api = KubeApiFake("prod").start()
+    try:
+        Workloads(REGION).eks_cluster(api)
+        api.forbid("Pod")
+        prepared = driver.prepare()
+        summary = driver.summary(prepared, driver.map_run(prepared))
+    finally:
+        api.stop()
+
+    (problem,) = summary["inUseSourceWarnings"] if ignored else summary["inUseSourceFailures"]
+    assert (problem["source"], problem["code"]) == ("EKS cluster prod", "Forbidden")
+    assert summary["status"] == ("ok" if ignored else "failed")
+    assert prepared["inUseSourcesFailed"] == (0 if ignored else 1)
+    assert (local_ecr.strict.count("BatchDeleteImage") > 0) is ignored
+    assert len(driver.logged("in_use_source_ignored" if ignored else "in_use_source_failure")) == 1

@@ -180,6 +180,18 @@ def test_an_invalid_deployed_config_fails_the_invocation_before_any_aws_call(
     assert local_ecr.strict.count() == 0
 
 
+@NOTHING_RAN
+def test_a_deployed_config_with_a_repeated_key_fails_the_invocation(
+    local_ecr: LocalEcr, deploy_config: Callable[..., Path]
+) -> None:
+    path = deploy_config(dry_run=True)
+    text = path.read_text()
+    path.write_text(text[: text.rindex("}")] + ', "dryRun": false}\n')
+    with pytest.raises(ConfigError, match="key 'dryRun' appears twice"):
+        handler({}, FakeLambdaContext())
+    assert local_ecr.strict.count() == 0
+
+
 def test_failures_are_reported_in_the_result_and_the_metrics(
     local_ecr: LocalEcr,
     seeder: Seeder,

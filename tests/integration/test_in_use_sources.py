@@ -360,7 +360,7 @@ def test_plan_lists_who_uses_each_protected_image(
     assert main(["plan", "--config", str(write_config(tmp_path))]) == 0
     out, _ = capsys.readouterr()
 
-    protected = out.split("Protected: kept although a rule would expire them (2):", 1)[1]
+    protected = out.split("Protected: kept although a rule would expire or archive them (2):", 1)[1]
     assert (
         f"{by_revision[:19]}…: in use by ECS service prod/web revision {arn.rsplit('/', 1)[-1]}" in protected
     )

@@ -88,7 +88,7 @@ def test_referrers_unreadable_manifests_and_archived_images(local_ecr: LocalEcr,
     subject = seeder.image("app", pushed_at=datetime.now(UTC), tags=["v1"])
     signature = seeder.referrer("app", subject, pushed_at=datetime.now(UTC))
     archived = seeder.image("app", pushed_at=datetime.now(UTC))
-    local_ecr.strict.archived.add(("us-east-1", "app", archived))
+    local_ecr.archive("us-east-1", "app", archived, datetime.now(UTC))
     local_ecr.strict.unreadable_manifests.add(subject)
 
     visible = {d["imageDigest"]: d for d in ecr().describe_images(repositoryName="app")["imageDetails"]}

@@ -20,7 +20,7 @@ from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.cli import main
 from ecr_janitor.core.lifecycle import LifecyclePolicy
 from ecr_janitor.core.retain import evaluate
-from tests.factories import rule
+from tests.factories import rule, transition
 
 NOW = datetime.now(UTC)
 POLICY: dict[str, Any] = {
@@ -29,11 +29,18 @@ POLICY: dict[str, Any] = {
 
 
 def write_config(
-    tmp_path: Path, *, dry_run: bool = False, on_drift: str | None = None, policy: Any = None
+    tmp_path: Path,
+    *,
+    dry_run: bool = False,
+    on_drift: str | None = None,
+    policy: Any = None,
+    on_risk: str | None = None,
 ) -> Path:
     target: dict[str, Any] = {"repositories": ["team/*"], "mode": "propagate", "policy": policy or POLICY}
     if on_drift:
         target["onDrift"] = on_drift
+    if on_risk:
+        target["onRisk"] = on_risk
     path = tmp_path / "config.yaml"
     path.write_text(
         yaml.safe_dump({"dryRun": dry_run, "protect": {"tags": ["release-*"]}, "targets": [target]})
@@ -210,6 +217,29 @@ def test_archival_policies_ecr_accepts_are_propagated(
     assert stored("team/new") == policy
 
 
+def test_the_preview_shows_what_ecr_will_archive_and_an_in_use_image_it_archives_is_at_risk(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = {
+        "rules": [
+            transition(rule(1, "untagged", "sinceImagePushed", 3)),
+            rule(2, "any", "imageCountMoreThan", 4),
+        ]
+    }
+    code, report = run(capsys, write_config(tmp_path, policy=policy), "plan")
+    assert code == 0
+    preview = by_name(report)["team/new"]["policy"]["preview"]
+    new = registry["team/new"]
+    # The same images as the expire preview above, but rule 1 now moves #2, #4, #6 to the archive.
+    assert {i["digest"] for i in preview["archived"]} == {new[2], new[4], new[6]}
+    assert {i["digest"] for i in preview["expired"]} == {new[5], new[7]}
+    assert preview["imagesArchivable"] == 3
+    previews = [r["policy"]["preview"] for r in report["repositories"] if (r["policy"] or {}).get("preview")]
+    assert report["totals"]["previewImagesArchivable"] == sum(p["imagesArchivable"] for p in previews)
+    # ECR archives the image a Batch job uses: it can't be pulled any more, so it is at risk too.
+    assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(workloads_in_use, "in-use")}
+
+
 @pytest.mark.parametrize(
     ("operation", "code"),
     [
@@ -262,3 +292,106 @@ def test_the_preview_says_when_its_at_risk_list_may_be_incomplete(
     preview = by_name(report)["team/new"]["policy"]["preview"]
     assert "Lambda in us-east-1 could not be read (AccessDeniedException" in preview["atRiskIncomplete"]
     assert by_name(report)["team/same"]["policy"]["preview"]["atRiskIncomplete"]
+
+
+# -- onRisk: hold (the default) | put ----------------------------------------------------------------
+
+
+def test_a_policy_that_would_expire_an_image_in_use_is_held_and_nothing_is_written(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    workloads_in_use: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run(capsys, write_config(tmp_path))
+    assert code == 0  # held is a decision, not a failure; the PoliciesHeld alarm says so
+    repos = by_name(report)
+    held = repos["team/new"]
+    assert held["status"] == "applied"
+    assert held["policy"]["status"] == "held"
+    assert held["policy"]["written"] is False
+    assert held["message"].startswith("held: ECR would expire or archive 1 image(s) the janitor protects")
+    assert [(i["digest"], i["reason"]) for i in held["policy"]["preview"]["atRisk"]] == [
+        (workloads_in_use, "in-use")
+    ]
+    with pytest.raises(boto3.client("ecr").exceptions.LifecyclePolicyNotFoundException):
+        boto3.client("ecr").get_lifecycle_policy(repositoryName="team/new")
+    # Control: a repository whose policy puts nothing at risk is written as before.
+    assert repos["team/edited"]["policy"]["status"] == "updated"
+    assert stored("team/edited") == POLICY
+    assert local_ecr.strict.count("PutLifecyclePolicy") == 1
+    assert report["totals"]["policiesHeld"] == 1
+    assert report["totals"]["previewImagesAtRisk"] == 1
+    assert report["totals"]["policiesCreated"] == 0
+
+
+def test_a_held_policy_is_evaluated_again_and_written_once_nothing_is_at_risk(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    workloads_in_use: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path)
+    assert by_name(run(capsys, config)[1])["team/new"]["policy"]["status"] == "held"
+    boto3.client("batch").deregister_job_definition(jobDefinition="nightly:1")
+    code, report = run(capsys, config)
+    assert code == 0
+    assert by_name(report)["team/new"]["policy"]["status"] == "created"
+    assert stored("team/new") == POLICY
+
+
+def test_on_risk_put_writes_the_policy_anyway_and_still_lists_the_images_at_risk(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run(capsys, write_config(tmp_path, on_risk="put"))
+    assert code == 0
+    policy = by_name(report)["team/new"]["policy"]
+    assert (policy["status"], policy["written"]) == ("created", True)
+    assert [i["digest"] for i in policy["preview"]["atRisk"]] == [workloads_in_use]
+    assert stored("team/new") == POLICY
+    assert report["totals"]["policiesHeld"] == 0
+
+
+def test_a_dry_run_reports_the_hold_it_would_make(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run(capsys, write_config(tmp_path), "plan")
+    assert code == 0
+    policy = by_name(report)["team/new"]["policy"]
+    assert (policy["status"], policy["written"]) == ("held", False)
+    assert report["totals"]["policiesHeld"] == 1
+    assert report["totals"]["policiesToCreate"] == 0
+
+
+@pytest.mark.parametrize(("on_risk", "written"), [(None, False), ("put", True)])
+def test_when_images_at_risk_cant_be_known_the_policy_is_held(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    registry: dict[str, list[str]],
+    capsys: pytest.CaptureFixture[str],
+    on_risk: str | None,
+    written: bool,
+) -> None:
+    """An unreadable in-use source could hide an image in use: hold, unless told to put anyway."""
+    local_ecr.strict.faults.append(Fault("*", "AccessDeniedException", "no", times=None, service="lambda"))
+    code, report = run(capsys, write_config(tmp_path, on_risk=on_risk))
+    assert code == 1  # the unreadable source is a failure of its own
+    new = by_name(report)["team/new"]
+    assert new["policy"]["written"] is written
+    assert new["policy"]["status"] == ("created" if written else "held")
+    if not written:
+        assert new["message"].startswith("held: images at risk can't be known (Lambda in us-east-1")
+    assert (local_ecr.strict.count("PutLifecyclePolicy") > 0) is written
+
+
+def test_the_text_report_shows_the_hold_and_why(
+    tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--config", str(write_config(tmp_path))]) == 0
+    out, _ = capsys.readouterr()
+    row = next(line for line in out.splitlines() if "team/new" in line)
+    assert "HELD (not written)" in row
+    assert "held: ECR would expire or archive 1 image(s) the janitor protects" in out
+    assert "1 held" in out

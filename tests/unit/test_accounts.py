@@ -133,8 +133,12 @@ def sts(monkeypatch: pytest.MonkeyPatch) -> FakeSts:
     fake = FakeSts(refused={C})
     real = clients.client
 
-    def client(service: str, region: str, credentials: Any = None) -> Any:
-        return fake if service == "sts" else real(service, region, credentials)
+    def client(
+        service: str, region: str, *, configured_endpoint: bool = True, credentials: Any = None
+    ) -> Any:
+        if service == "sts":
+            return fake
+        return real(service, region, configured_endpoint=configured_endpoint, credentials=credentials)
 
     monkeypatch.setattr(clients, "client", client)
     return fake

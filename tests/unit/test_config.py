@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ecr_janitor.config import ConfigError, load_config, parse_config
-from tests.factories import config_document, rule
+from tests.factories import archive_rule, config_document, rule, transition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,8 @@ def test_json_is_accepted(tmp_path: Path) -> None:
     [
         ("targets: [", "not valid YAML"),
         ("- just\n- a list\n", "top level must be a mapping"),
-        ("", "top level must be a mapping, not NoneType"),
+        ("", "the file is empty"),
+        ("null\n", "top level must be a mapping, not NoneType"),
     ],
 )
 def test_unparseable_files_are_reported(tmp_path: Path, text: str, expected: str) -> None:
@@ -169,11 +170,60 @@ def test_on_drift_belongs_to_propagate_targets() -> None:
     )
 
 
-def test_retain_mode_refuses_archival_rules() -> None:
-    archive = rule(1, "untagged", "sinceImagePushed", 14)
-    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
-    problems = problems_of(with_rules(archive))
-    assert any("retain mode deletes images and can't archive them" in p for p in problems)
+def test_on_risk_belongs_to_propagate_targets_and_holds_by_default() -> None:
+    assert parse_config(config_document(mode="propagate")).targets[0].on_risk == "hold"
+    assert parse_config(config_document(mode="propagate", onRisk="put")).targets[0].on_risk == "put"
+    assert problems_of(config_document(onRisk="hold")) == [
+        "targets[0] (*): onRisk applies to mode propagate only"
+    ]
+    assert "Input should be 'hold' or 'put'" in problems_of(config_document(mode="propagate", onRisk="x"))[0]
+
+
+def test_retain_mode_accepts_ecr_archival_rules() -> None:
+    config = parse_config(
+        with_rules(
+            transition(rule(1, "untagged", "sinceImagePushed", 14)),
+            transition(rule(2, "tagged", "sinceImagePulled", 90, patterns=["v*"])),
+            archive_rule(3, "any", 180),
+        )
+    )
+    actions = [r.action.type for r in config.targets[0].policy.ordered_rules()]
+    assert actions == ["transition", "transition", "expire"]
+    assert config.protect.restore_grace_days == 7
+    assert config.targets[0].allow_early_archive_deletion is False
+
+
+def test_deleting_archived_images_before_90_days_needs_an_explicit_opt_in_in_retain_mode() -> None:
+    early = archive_rule(1, "any", 30)
+    problems = problems_of(with_rules(early))
+    assert problems == [
+        "targets[0] (*): rule 1: countNumber must be at least 90 with sinceImageTransitioned: ECR keeps "
+        "archived images 90 days before a lifecycle policy may expire them; to delete earlier anyway, set "
+        "allowEarlyArchiveDeletion: true on this target (ECR bills the full 90 days regardless)"
+    ]
+    document = with_rules(early)
+    document["targets"][0]["allowEarlyArchiveDeletion"] = True
+    assert parse_config(document).targets[0].allow_early_archive_deletion is True
+    assert parse_config(with_rules(archive_rule(1, "any", 90))).targets[0].policy.rules[0].selection
+
+
+def test_the_early_deletion_opt_in_is_retain_only_since_ecr_refuses_such_policies() -> None:
+    document = with_rules(archive_rule(1, "any", 30), mode="propagate")
+    document["targets"][0]["allowEarlyArchiveDeletion"] = True
+    problems = problems_of(document)
+    assert any("allowEarlyArchiveDeletion applies to mode retain only" in p for p in problems)
+    assert any("countNumber must be at least 90 with sinceImageTransitioned" in p for p in problems)
+    assert not any("allowEarlyArchiveDeletion: true on this target" in p for p in problems)
+
+
+@pytest.mark.parametrize(("days", "ok"), [(0, True), (7, True), (30, True), (-1, False), ("7", False)])
+def test_the_restore_grace_is_whole_days_and_zero_turns_it_off(days: Any, ok: bool) -> None:
+    document = config_document()
+    document["protect"] = {"restoreGraceDays": days}
+    if ok:
+        assert parse_config(document).protect.restore_grace_days == days
+    else:
+        assert problems_of(document)[0].startswith("protect.restoreGraceDays: ")
 
 
 def test_propagate_mode_refuses_expiring_by_pull_time_which_ecr_rejects() -> None:

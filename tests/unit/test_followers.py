@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ecr_janitor.core.model import Image
 from ecr_janitor.core.retain import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate
-from tests.factories import NOW, digest, image, index, referrer, rule, rules, signature
+from tests.factories import NOW, archived, digest, image, index, referrer, rule, rules, signature
 
 UNTAGGED_AFTER_14_DAYS = rules(rule(1, "untagged", "sinceImagePushed", 14))
 KEEP_ONE_TAGGED = rules(rule(1, "tagged", "imageCountMoreThan", 1, patterns=["v*"]))
@@ -91,7 +89,7 @@ def test_an_expired_index_takes_its_children_and_goes_first() -> None:
     assert result["amd64"] == result["arm64"] == (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED)
     assert result["idx2"][0] is Verdict.KEEP
     assert result["amd64-2"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
-    assert plan.deletion_layers() == [[digest("idx")], sorted([digest("amd64"), digest("arm64")])]
+    assert plan.action_layers() == [[digest("idx")], sorted([digest("amd64"), digest("arm64")])]
     assert plan.prerequisites[digest("amd64")] == frozenset({digest("idx")})
 
 
@@ -111,7 +109,7 @@ def test_a_child_shared_with_a_kept_index_stays() -> None:
     assert result["idx"][0] is Verdict.EXPIRE
     assert result["arm64"][0] is Verdict.EXPIRE
     assert result["shared"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
-    assert digest("shared") not in {d for layer in plan.deletion_layers() for d in layer}
+    assert digest("shared") not in {d for layer in plan.action_layers() for d in layer}
 
 
 def test_a_protected_index_keeps_its_children() -> None:
@@ -189,8 +187,8 @@ def test_signatures_attestations_and_referrers_follow_their_subject() -> None:
         assert result[follower] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
     # Signatures are tagged, but a tagged rule never counts them: v2 alone is the one v* image kept.
     assert result["new-untagged"] == (Verdict.KEEP, ReasonCode.KEPT_BY_RULE)
-    assert plan.deletion_layers()[0] == [digest("img")]
-    assert sorted(plan.deletion_layers()[1]) == sorted(digest(n) for n in ("sig", "att", "sbom"))
+    assert plan.action_layers()[0] == [digest("img")]
+    assert sorted(plan.action_layers()[1]) == sorted(digest(n) for n in ("sig", "att", "sbom"))
 
 
 def test_a_signature_of_an_image_elsewhere_is_kept() -> None:
@@ -214,16 +212,15 @@ def test_a_signature_of_a_child_follows_the_child() -> None:
         UNTAGGED_AFTER_14_DAYS,
         NOW,
     )
-    assert plan.deletion_layers() == [[digest("idx")], [digest("amd64")], [digest("sig")]]
+    assert plan.action_layers() == [[digest("idx")], [digest("amd64")], [digest("sig")]]
 
 
-def test_an_archived_index_is_kept_and_keeps_its_children() -> None:
-    archived = replace(index("idx", ["amd64", "arm64"], days_ago=400), archived=True)
+def test_an_archived_index_takes_its_active_children_into_the_archive_never_to_deletion() -> None:
     plan = evaluate(
         repo(
             image("amd64", days_ago=400),
             image("arm64", days_ago=400),
-            archived,
+            archived(index("idx", ["amd64", "arm64"], days_ago=400)),
             image("old-untagged", days_ago=400),
         ),
         rules(rule(1, "any", "sinceImagePushed", 14)),
@@ -231,5 +228,5 @@ def test_an_archived_index_is_kept_and_keeps_its_children() -> None:
     )
     result = verdicts(plan)
     assert result["idx"] == (Verdict.KEEP, ReasonCode.ARCHIVED)
-    assert result["amd64"] == result["arm64"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    assert result["amd64"] == result["arm64"] == (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED)
     assert result["old-untagged"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)

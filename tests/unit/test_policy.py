@@ -12,7 +12,7 @@ import pytest
 
 from ecr_janitor.core.model import Image
 from ecr_janitor.core.retain import Protections, ReasonCode, RepositoryPlan, Verdict, evaluate, selects
-from tests.factories import NOW, digest, image, rule, rules
+from tests.factories import NOW, digest, image, rule, rules, transition
 
 
 def expired_names(plan: RepositoryPlan, images: dict[str, Image]) -> set[str]:
@@ -276,15 +276,15 @@ def test_now_is_the_only_clock() -> None:
 
 
 def test_a_transition_rule_archives_rather_than_expires_and_still_claims_its_images() -> None:
-    archive = rule(1, "untagged", "sinceImagePushed", 30)
-    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    archive = transition(rule(1, "untagged", "sinceImagePushed", 30))
     repo_ = {"old": image("old", days_ago=60), "new": image("new", days_ago=1)}
     plan = evaluate(repo_.values(), rules(archive, rule(2, "any", "imageCountMoreThan", 1)), NOW)
     reasons = {d.image.digest: (d.verdict, d.reason.code) for d in plan.decisions}
     # Rule 1 selected both untagged images, so rule 2 can't expire the old one: it is archived.
-    assert reasons[digest("old")] == (Verdict.KEEP, ReasonCode.WOULD_ARCHIVE)
+    assert reasons[digest("old")] == (Verdict.ARCHIVE, ReasonCode.ARCHIVED_BY_RULE)
     assert reasons[digest("new")] == (Verdict.KEEP, ReasonCode.KEPT_BY_RULE)
     assert plan.expired == ()
+    assert [d.image.digest for d in plan.archived] == [digest("old")]
 
 
 def test_archive_class_rules_select_no_active_image() -> None:

@@ -224,7 +224,7 @@ def test_nothing_a_kept_image_needs_is_ever_expired(
         assert image.subject not in kept, "a kept image lost its signature"
         assert digest_ not in in_use
         assert not any(matches_any(protected, tag) for tag in image.tags)
-    position = {d: n for n, layer in enumerate(plan.deletion_layers()) for d in layer}
+    position = {d: n for n, layer in enumerate(plan.action_layers()) for d in layer}
     assert set(position) == expired
     for digest_, before in plan.prerequisites.items():
         assert all(position[b] < position[digest_] for b in before)

@@ -50,6 +50,7 @@ def run(cfg: Config, registry: FakeRegistry, **request: Any) -> RunReport:
 def comparable(report: RunReport) -> dict[str, Any]:
     document = report_json(report)
     document.pop("durationSeconds")
+    document.pop("runId")  # each run has its own
     return document
 
 

@@ -10,6 +10,7 @@ gets the same error. Nothing here is called when the config names no other accou
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from botocore.credentials import Credentials, RefreshableCredentials
 
@@ -49,7 +50,13 @@ class AccountAccess:
         if self._role is None or account is None or account == self.home:
             return clients.client
         credentials = self._credentials(account)
-        return lambda service, region: clients.client(service, region, credentials)
+
+        def in_account(service: str, region: str, *, configured_endpoint: bool = True) -> Any:
+            return clients.client(
+                service, region, configured_endpoint=configured_endpoint, credentials=credentials
+            )
+
+        return in_account
 
     def _caller(self) -> tuple[str, str]:
         with self._lock:

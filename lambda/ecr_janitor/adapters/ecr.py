@@ -2,7 +2,9 @@
 
 Listings use pages of 1000 (ECR's maximum). Deletion is by digest, at most 100 ids a call, and an
 image counts as deleted only when BatchDeleteImage lists it as deleted: every failure ECR returns is
-reported, and an id ECR neither confirms nor refuses is reported as unconfirmed.
+reported, and an id ECR neither confirms nor refuses is reported as unconfirmed. Archiving and restoring
+are one UpdateImageStorageClass call per image (ECR has no batch form), and count only when ECR answers
+the status they lead to.
 """
 
 from __future__ import annotations
@@ -15,12 +17,32 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
-from ecr_janitor.core.model import INDEX_MEDIA_TYPES, DeleteFailure, DeleteResult, Image, Repository
+from ecr_janitor.core.model import (
+    INDEX_MEDIA_TYPES,
+    ArchiveResult,
+    DeleteFailure,
+    DeleteResult,
+    Image,
+    ImageStatus,
+    Repository,
+)
 
 PAGE_SIZE = 1000
 DELETE_BATCH_SIZE = 100
 GET_BATCH_SIZE = 100
 UNCONFIRMED = "Unconfirmed"
+ARCHIVE, STANDARD = "ARCHIVE", "STANDARD"
+"""UpdateImageStorageClass's targetStorageClass values."""
+IMAGE_REFUSALS = frozenset(
+    {
+        "ImageNotFoundException",
+        "ImageStorageClassUpdateNotSupportedException",
+        "InvalidParameterException",
+        "ValidationException",
+    }
+)
+"""UpdateImageStorageClass errors about the one image asked for (botocore's ECR model). Any other error
+(access denied, throttled out, the repository gone) would fail the next call too: archiving stops there."""
 ACCEPTED_MANIFEST_TYPES = [
     *sorted(INDEX_MEDIA_TYPES),
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -53,24 +75,42 @@ class EcrRegistry:
         response = self._client.list_tags_for_resource(resourceArn=repository.arn)
         return {tag["Key"]: tag["Value"] for tag in response.get("tags", [])}
 
-    def images(self, repository: str) -> list[Image]:
-        """Every image, with the children of each image index (from its manifest)."""
+    def images(self, repository: str, *, strict: bool = True) -> list[Image]:
+        """Every image, with the children of each image index (from its manifest). `strict`: an ACTIVE
+        index whose manifest ECR won't return fails the listing; otherwise its children are unknown too."""
         pages = self._client.get_paginator("describe_images").paginate(
-            # Archived images too: an archived index still lists children that may be ACTIVE.
+            # Archived images too: archive-class rules act on them, and they hold the images they list.
             repositoryName=repository,
             filter={"imageStatus": "ANY"},
             PaginationConfig={"PageSize": PAGE_SIZE},
         )
         images = [_image(detail) for page in pages for detail in page["imageDetails"]]
-        # Archived indexes too: if ECR won't return one's manifest, its children are unknown and the
-        # repository fails safe (IndexUnreadableError) rather than risk expiring a child it lists.
-        children = self._index_children(repository, [image.digest for image in images if image.is_index])
+        # If ECR won't return an ACTIVE index's manifest, its children are unknown and the repository fails
+        # safe (IndexUnreadableError) rather than risk expiring a child it lists. ECR doesn't serve
+        # archived images (not pullable); the engine then treats the index's children as unknown.
+        indexes = [image for image in images if image.is_index]
+        children = self._index_children(
+            repository,
+            [i.digest for i in indexes],
+            [i.digest for i in indexes if strict and i.status is ImageStatus.ACTIVE],
+        )
         return [
-            replace(image, children=children[image.digest]) if image.is_index else image for image in images
+            (
+                replace(image, children=children[image.digest])
+                if image.digest in children
+                else replace(image, children_unknown=True)
+            )
+            if image.is_index
+            else image
+            for image in images
         ]
 
-    def _index_children(self, repository: str, indexes: list[str]) -> dict[str, tuple[str, ...]]:
+    def _index_children(
+        self, repository: str, indexes: list[str], required: list[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """The children of each index whose manifest ECR returns; raises if one of `required` is missing."""
         children: dict[str, tuple[str, ...]] = {}
+        wanted = set(required)
         for start in range(0, len(indexes), GET_BATCH_SIZE):
             batch = indexes[start : start + GET_BATCH_SIZE]
             response = self._client.batch_get_image(
@@ -82,7 +122,7 @@ class EcrRegistry:
                 digest = item["imageId"]["imageDigest"]
                 manifest = json.loads(item["imageManifest"])
                 children[digest] = tuple(entry["digest"] for entry in manifest.get("manifests", []))
-            missing = [digest for digest in batch if digest not in children]
+            missing = [digest for digest in batch if digest not in children and digest in wanted]
             if missing:
                 codes = sorted(
                     {f.get("failureCode", "Unknown") for f in response.get("failures", [])} or {"Missing"}
@@ -145,6 +185,46 @@ class EcrRegistry:
             report(DeleteResult(tuple(deleted[before[0] :]), tuple(failures[before[1] :])))
         return DeleteResult(tuple(deleted), tuple(failures))
 
+    def update_storage_class(self, repository: str, image_id: dict[str, str], target: str) -> str:
+        """Ask ECR to move one image to `target` (ARCHIVE or STANDARD); returns the imageStatus it answers."""
+        response = self._client.update_image_storage_class(
+            repositoryName=repository, imageId=image_id, targetStorageClass=target
+        )
+        return str(response.get("imageStatus", ""))
+
+    def archive_images(
+        self,
+        repository: str,
+        digests: Sequence[str],
+        on_result: Callable[[ArchiveResult], None] | None = None,
+    ) -> ArchiveResult:
+        """Archive by digest, one call an image; `on_result` hears each outcome as soon as ECR answers. An
+        image ECR refuses is reported and the next one tried; an error about the call as a whole stops."""
+        archived: list[str] = []
+        failures: list[DeleteFailure] = []
+        report = on_result or (lambda _result: None)
+        for position, digest in enumerate(digests):
+            try:
+                status = self.update_storage_class(repository, {"imageDigest": digest}, ARCHIVE)
+            except AWS_ERRORS as error:
+                code, message = error_code(error), error_message(error)
+                refused = [digest] if code in IMAGE_REFUSALS else list(digests[position:])
+                result = ArchiveResult((), tuple(DeleteFailure(d, code, message) for d in refused))
+                failures.extend(result.failures)
+                report(result)
+                if code in IMAGE_REFUSALS:
+                    continue
+                break
+            if status == ImageStatus.ARCHIVED:
+                result = ArchiveResult((digest,), ())
+                archived.append(digest)
+            else:
+                message = f"ECR answered imageStatus {status or 'nothing'}, not ARCHIVED"
+                result = ArchiveResult((), (DeleteFailure(digest, UNCONFIRMED, message),))
+                failures.extend(result.failures)
+            report(result)
+        return ArchiveResult(tuple(archived), tuple(failures))
+
 
 def _image(detail: dict[str, Any]) -> Image:
     return Image(
@@ -155,5 +235,15 @@ def _image(detail: dict[str, Any]) -> Image:
         last_pulled_at=detail.get("lastRecordedPullTime"),
         manifest_media_type=detail.get("imageManifestMediaType"),
         subject_digest=detail.get("subjectManifestDigest"),
-        archived=detail.get("imageStatus", "ACTIVE") != "ACTIVE",
+        status=_status(detail.get("imageStatus", ImageStatus.ACTIVE)),
+        last_archived_at=detail.get("lastArchivedAt"),
+        last_activated_at=detail.get("lastActivatedAt"),
     )
+
+
+def _status(value: str) -> ImageStatus:
+    """ECR's imageStatus. One this code doesn't know yet is treated like ACTIVATING: no rule acts on it."""
+    try:
+        return ImageStatus(value)
+    except ValueError:
+        return ImageStatus.ACTIVATING

@@ -1,4 +1,5 @@
-"""The image references workloads hold: ECS, Lambda, Batch, Amazon Inspector, and lists of extra URIs.
+"""The image references workloads hold: ECS, Lambda, Batch, Amazon Inspector, EKS (adapters/eks.py), and
+lists of extra URIs.
 
 Read once per run, before any deletion, from every configured region. A source that can't be read
 is reported as a failure; the janitor then deletes nothing in any region, because a partial view of
@@ -46,6 +47,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from ecr_janitor.adapters.clients import ClientFactory, error_code, error_message
 from ecr_janitor.adapters.clients import pages as _pages
+from ecr_janitor.adapters.eks import EksReader, presigner
 from ecr_janitor.config import Protect
 from ecr_janitor.core.inspector import ECR_IMAGE, inspector_reference
 from ecr_janitor.core.model import ALL_REGIONS, InspectorUse, SourceFailure
@@ -138,18 +140,45 @@ class InUseReader:
                     SourceFailure(region, source, code, error_message(error), account=self._account)
                 )
                 continue
-            if self._where:
-                found = [replace(r, holder=r.holder + self._where) for r in found]
-            # A workload's host-less reference names its own account's registry; an image list's (`*`)
-            # may name any.
-            owner = None if region == ALL_REGIONS else self._account
-            snapshot.references += [r.owned_by(owner) for r in found if isinstance(r, ImageReference)]
-            unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
-            snapshot.failures += [
-                SourceFailure(region, source, UNREADABLE_URI, r.describe(), account=self._account)
-                for r in unreadable
-            ]
+            references, unreadable = self._split(found, region, source)
+            snapshot.references += references
+            snapshot.failures += unreadable
+        if self._settings.reads_eks:
+            self._eks(regions, snapshot)
         return snapshot
+
+    def _split(
+        self, found: Sequence[Found], region: str, source: str
+    ) -> tuple[list[ImageReference], list[SourceFailure]]:
+        """The references a source holds, and a failure for each URI that looks like ECR but doesn't
+        parse; each holder named with its account, and a workload's host-less reference given its own
+        account's registry (an image list's, region `*`, may name any)."""
+        if self._where:
+            found = [replace(r, holder=r.holder + self._where) for r in found]
+        owner = None if region == ALL_REGIONS else self._account
+        unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
+        return (
+            [r.owned_by(owner) for r in found if isinstance(r, ImageReference)],
+            [SourceFailure(region, source, UNREADABLE_URI, r.describe(), self._account) for r in unreadable],
+        )
+
+    # -- EKS (adapters/eks.py): one source per cluster; an unreadable cluster in ignoreClusters warns ---
+
+    def _eks(self, regions: Sequence[str], snapshot: InUseSnapshot) -> None:
+        # The clusters' tokens are signed with this account's credentials too: its clusters map its role.
+        reader = EksReader(
+            self._client_for,
+            self._settings.eks,
+            presigner_for=partial(presigner, client_for=self._client_for),
+        )
+        findings = reader.read(regions)
+        for cluster in findings.clusters:
+            found = [r for holder, images in cluster.workloads for r in _parsed(images, holder)]
+            references, unreadable = self._split(found, cluster.region, cluster.source)
+            snapshot.references += references
+            (snapshot.ignored if cluster.ignored else snapshot.failures).extend(unreadable)
+        snapshot.failures += [replace(f, account=self._account) for f in findings.failures]
+        snapshot.ignored += [replace(f, account=self._account) for f in findings.ignored]
 
     # -- ECS ------------------------------------------------------------------------------------------
 

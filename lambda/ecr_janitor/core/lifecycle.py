@@ -20,6 +20,8 @@ MIN_POLICY_TEXT_LENGTH = 100
 MAX_POLICY_TEXT_LENGTH = 30_720
 MAX_WILDCARDS_PER_PATTERN = 4
 MIN_ARCHIVE_DAYS = 90
+"""ECR's minimum archive storage duration: lifecycle policies can't expire an image archived for less,
+and an earlier BatchDeleteImage is billed for the full 90 days (ECR user guide, "Archiving an image")."""
 
 TagStatus = Literal["tagged", "untagged", "any"]
 CountType = Literal["imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned"]
@@ -74,11 +76,6 @@ class Selection(CamelModel):
             problems.append("countType sinceImageTransitioned needs storageClass archive")
         if self.count_type != "sinceImageTransitioned" and self.storage_class == "archive":
             problems.append("storageClass archive goes only with countType sinceImageTransitioned")
-        if self.count_type == "sinceImageTransitioned" and self.count_number < MIN_ARCHIVE_DAYS:
-            problems.append(
-                f"countNumber must be at least {MIN_ARCHIVE_DAYS} with sinceImageTransitioned: ECR keeps "
-                f"archived images {MIN_ARCHIVE_DAYS} days before a lifecycle policy may expire them"
-            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -110,6 +107,13 @@ class Rule(CamelModel):
         if self.action.type == "transition" and self.selection.count_type == "sinceImageTransitioned":
             raise ValueError("an archived image can't be transitioned again: use action expire")
         return self
+
+    @property
+    def expires_archived_early(self) -> bool:
+        """Deletes archived images before ECR's minimum archive duration (ECR bills the full 90 days, and
+        its own lifecycle policies refuse such a rule; the janitor only with an explicit opt-in)."""
+        sel = self.selection
+        return sel.count_type == "sinceImageTransitioned" and sel.count_number < MIN_ARCHIVE_DAYS
 
     @property
     def summary(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 INDEX_MEDIA_TYPES = frozenset(
     {
@@ -14,6 +15,14 @@ INDEX_MEDIA_TYPES = frozenset(
 )
 # cosign stores signatures, attestations and SBOMs as tags derived from the subject's digest.
 _COSIGN_TAG = re.compile(r"^sha256-([0-9a-f]{64})\.(sig|att|sbom)$")
+
+
+class ImageStatus(StrEnum):
+    """ECR's `imageStatus`: in the standard storage class, in the archive class, or being restored."""
+
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+    ACTIVATING = "ACTIVATING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +39,14 @@ class Image:
     """The OCI `subject` of a referrer (signature, SBOM, attestation), as ECR reports it."""
     children: tuple[str, ...] = ()
     """For an image index: the digests of the manifests it lists."""
-    archived: bool = False
-    """In ECR's archive storage class (imageStatus ARCHIVED or ACTIVATING): it can't be pulled, and
-    DescribeImages shows it only when asked; it still holds the manifests it lists."""
+    status: ImageStatus = ImageStatus.ACTIVE
+    """ARCHIVED and ACTIVATING images can't be pulled, and DescribeImages shows them only when asked."""
+    last_archived_at: datetime | None = None
+    """When ECR last moved the image to the archive class (the sinceImageTransitioned clock)."""
+    last_activated_at: datetime | None = None
+    """When ECR last restored the image from the archive class."""
+    children_unknown: bool = False
+    """An index ECR would not serve the manifest of because it is archived: its children are unknown."""
 
     @property
     def tagged(self) -> bool:
@@ -42,6 +56,10 @@ class Image:
     def last_used_at(self) -> datetime:
         """When the image was last pulled, or pushed if it never was (the sinceImagePulled clock)."""
         return self.last_pulled_at or self.pushed_at
+
+    @property
+    def archived(self) -> bool:
+        return self.status is ImageStatus.ARCHIVED
 
     @property
     def is_index(self) -> bool:
@@ -72,7 +90,7 @@ class Repository:
 
 @dataclass(frozen=True, slots=True)
 class DeleteFailure:
-    """An image ECR refused (or did not confirm) deleting, with ECR's failure code."""
+    """An image ECR refused (or did not confirm) deleting or archiving, with ECR's failure code."""
 
     digest: str
     code: str
@@ -83,6 +101,13 @@ class DeleteFailure:
 class DeleteResult:
     deleted: tuple[str, ...]
     """Digests ECR confirmed deleted."""
+    failures: tuple[DeleteFailure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    archived: tuple[str, ...]
+    """Digests ECR confirmed ARCHIVED."""
     failures: tuple[DeleteFailure, ...]
 
 

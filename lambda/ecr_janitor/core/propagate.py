@@ -20,6 +20,9 @@ class PolicyStatus(StrEnum):
     """The repository already has exactly the target's policy: nothing is written."""
     DRIFTED = "drifted"
     """The repository's policy differs and `onDrift: report` leaves it as it is."""
+    HELD = "held"
+    """The policy would be created or updated, but ECR would then expire images the janitor protects (or
+    it can't tell, an in-use source being unreadable), and `onRisk: hold` keeps it from being written."""
 
 
 def parse_policy_text(text: str | None) -> Any:

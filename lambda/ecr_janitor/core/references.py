@@ -153,12 +153,16 @@ class InUseSnapshot:
     failures: list[SourceFailure] = field(default_factory=list)
     inspector: list[InspectorUse] = field(default_factory=list)
     """Per region, whether Amazon Inspector's in-use signal was used, and why not."""
+    ignored: list[SourceFailure] = field(default_factory=list)
+    """Sources that could not be read but that the config says not to wait for (protect.eks.
+    ignoreClusters): reported as warnings; they withhold nothing."""
 
     def extend(self, other: InUseSnapshot) -> None:
         """Add another account's snapshot to this one."""
         self.references += other.references
         self.failures += other.failures
         self.inspector += other.inspector
+        self.ignored += other.ignored
 
     @property
     def withholds_deletions(self) -> str:

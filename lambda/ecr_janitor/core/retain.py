@@ -1,18 +1,26 @@
 """The retain engine (pure): (images, rules, protections, now) -> a plan with a reason for every image.
 
-It follows ECR's documented lifecycle evaluation (DESIGN.md, retain-mode semantics):
+It follows ECR's documented lifecycle evaluation; docs/retain-semantics.md states the exact semantics:
 
-1. Each rule selects images by tag status and tag list (every list entry must match some tag).
+1. Each rule selects images by tag status and tag list (every list entry must match some tag), in its
+   storage class: a rule without `storageClass` (or `standard`) selects ACTIVE images only, a
+   `storageClass: archive` rule ARCHIVED images only. ACTIVATING images (being restored) are selected
+   by no rule.
 2. `imageCountMoreThan N`: the selected images after the newest N (by push time) are candidates.
-   `sinceImagePushed` / `sinceImagePulled N days`: the selected images older than N days are.
-3. Rules apply lowest `rulePriority` first. An image a higher-priority rule selected can't be
-   expired by a lower-priority rule, though it still counts in that rule's ordering.
-4. Protections then veto expiry; they never change what counts in step 2. Kept: images in use, images
-   with a protected tag, and tagged manifests listed by a kept image index.
-5. Followers are never counted or expired by rules on their own: the untagged children of an image
+   `sinceImagePushed` / `sinceImagePulled N days`: the selected images older than N days are;
+   `sinceImageTransitioned N days`: those archived (`lastArchivedAt`) more than N days ago.
+3. Rules apply lowest `rulePriority` first. An image a higher-priority rule selected can't be acted on
+   by a lower-priority rule, though it still counts in that rule's ordering. A candidate of an `expire`
+   rule is expired; of a `transition` rule, archived (moved to ECR's archive storage class).
+4. Protections then veto expiry and archiving alike; they never change what counts in step 2. Kept:
+   images in use, images with a protected tag, images restored from the archive within the grace
+   period, and tagged manifests listed by a kept image index (an archived index vetoes only expiry).
+5. Followers are never counted or acted on by rules on their own: the untagged children of an image
    index, and signatures, attestations, SBOMs and OCI referrers of an image in the repository. A
-   follower is kept when any image it follows is kept, and expired with them when all are expired.
-6. Deletion goes in layers: an index before its children, a subject before its referrers.
+   follower ends where the most alive of the images it follows ends: kept (active) if any of them
+   stays active, archived if any of them stays or goes into the archive, expired when all are expired.
+6. Actions go in layers: an index before its children, a subject before its referrers, so a run cut
+   short never leaves an active index whose child is archived or gone.
 
 No I/O and no clock: `now` is an argument, so the same input always gives the same plan.
 """
@@ -22,37 +30,50 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from ecr_janitor.core.lifecycle import Rule, Selection
-from ecr_janitor.core.model import Image
+from ecr_janitor.core.model import Image, ImageStatus
 from ecr_janitor.core.patterns import matches, matches_any
 
 
 class Verdict(StrEnum):
     EXPIRE = "expire"
     KEEP = "keep"
+    ARCHIVE = "archive"
+    """Move to ECR's archive storage class: not pullable, but restorable, unlike an expiry."""
 
 
 class ReasonCode(StrEnum):
     EXPIRED_BY_RULE = "expired-by-rule"
+    ARCHIVED_BY_RULE = "archived-by-rule"
     KEPT_BY_RULE = "kept-by-rule"
     NOT_SELECTED = "not-selected"
     PROTECTED_TAG = "protected-tag"
     IN_USE = "in-use"
     LISTED_BY_KEPT_INDEX = "listed-by-kept-index"
+    RECENTLY_RESTORED = "recently-restored"
+    """Restored from the archive within the grace period: neither archived nor expired again yet."""
     FOLLOWS_KEPT = "follows-kept"
+    FOLLOWS_ARCHIVED = "follows-archived"
     FOLLOWS_EXPIRED = "follows-expired"
     ORPHAN_REFERRER = "orphan-referrer"
     ARCHIVED = "archived"
-    """In ECR's archive storage class: never counted or expired here; it still holds its followers."""
-    WOULD_ARCHIVE = "would-archive"
-    """Propagate previews: a `transition` rule moves the image to the archive class, it isn't expired."""
+    """In ECR's archive storage class, and no archive-class rule selects it: it stays there."""
+    RESTORING = "restoring"
+    """ACTIVATING: ECR is restoring it from the archive; no rule acts on it."""
     UNRESOLVED = "unresolved"
 
 
-PROTECTION_CODES = frozenset({ReasonCode.PROTECTED_TAG, ReasonCode.IN_USE, ReasonCode.LISTED_BY_KEPT_INDEX})
-"""Reasons that veto an expiry a rule or a followed image decided."""
+PROTECTION_CODES = frozenset(
+    {
+        ReasonCode.PROTECTED_TAG,
+        ReasonCode.IN_USE,
+        ReasonCode.LISTED_BY_KEPT_INDEX,
+        ReasonCode.RECENTLY_RESTORED,
+    }
+)
+"""Reasons that veto an expiry or an archiving a rule or a followed image decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +103,48 @@ class Protections:
     tags: tuple[str, ...] = ()
     in_use: Mapping[str, str] = field(default_factory=dict)
     """Digest -> who uses it (for example an ECS task definition)."""
+    restore_grace: timedelta = timedelta(0)
+    """An ACTIVE image ECR restored from the archive less than this long ago (`lastActivatedAt`) is
+    neither archived nor expired: an undo sticks, whoever did it."""
 
-    def veto(self, image: Image) -> Reason | None:
+    def veto(self, image: Image, now: datetime) -> Reason | None:
         if image.digest in self.in_use:
             return Reason(ReasonCode.IN_USE, f"in use by {self.in_use[image.digest]}")
         for tag in sorted(image.tags):
             pattern = matches_any(self.tags, tag)
             if pattern is not None:
                 return Reason(ReasonCode.PROTECTED_TAG, f"tag {tag} matches protected pattern {pattern}")
+        restored = image.last_activated_at
+        if (
+            image.status is ImageStatus.ACTIVE
+            and restored is not None
+            and now < restored + self.restore_grace
+        ):
+            until = restored + self.restore_grace
+            return Reason(
+                ReasonCode.RECENTLY_RESTORED,
+                f"restored {restored:%Y-%m-%d}, grace until {until:%Y-%m-%d}",
+            )
         return None
 
 
 NO_PROTECTIONS = Protections()
+
+
+class _After(IntEnum):
+    """Where an image ends once the plan is applied, from least to most alive."""
+
+    GONE = 0
+    ARCHIVED = 1
+    ACTIVE = 2
+
+
+def _after(decision: Decision) -> _After:
+    if decision.verdict is Verdict.EXPIRE:
+        return _After.GONE
+    if decision.verdict is Verdict.ARCHIVE or decision.image.archived:
+        return _After.ARCHIVED
+    return _After.ACTIVE  # ACTIVE, or ACTIVATING: on its way back
 
 
 @dataclass(frozen=True)
@@ -101,11 +152,16 @@ class RepositoryPlan:
     decisions: tuple[Decision, ...]
     """Every image exactly once, newest first."""
     prerequisites: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """Expired digest -> expired digests ECR must have deleted first (its index, its subject)."""
+    """Digest expired or archived -> the digests expired or archived that ECR must have dealt with first
+    (the indexes that list it, the subject it signs)."""
 
     @property
     def expired(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.verdict is Verdict.EXPIRE)
+
+    @property
+    def archived(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.verdict is Verdict.ARCHIVE)
 
     @property
     def kept(self) -> tuple[Decision, ...]:
@@ -120,23 +176,30 @@ class RepositoryPlan:
         """Upper bound of the storage freed: layers shared with kept images are stored once."""
         return sum(d.image.size_bytes for d in self.expired)
 
-    def deletion_layers(self) -> list[list[str]]:
-        """Expired digests in the order ECR must see them: each layer only after the ones before it."""
-        remaining = {d.image.digest for d in self.expired}
+    @property
+    def bytes_archived(self) -> int:
+        """Upper bound of the storage moved to the archive class."""
+        return sum(d.image.size_bytes for d in self.archived)
+
+    def action_layers(self) -> list[list[str]]:
+        """Expired and archived digests in the order ECR must see them: each layer only after the ones
+        before it (an index before its children, a subject before its referrers)."""
+        remaining = {d.image.digest for d in self.decisions if d.verdict is not Verdict.KEEP}
         layers: list[list[str]] = []
         while remaining:
             layer = sorted(d for d in remaining if not (self.prerequisites.get(d, frozenset()) & remaining))
-            if not layer:  # evaluate() keeps every image of a cycle, so an expired cycle is a bug
-                raise RuntimeError(f"reference cycle among expired images: {sorted(remaining)}")
+            if not layer:  # evaluate() keeps every image of a cycle, so an acted-on cycle is a bug
+                raise RuntimeError(f"reference cycle among expired or archived images: {sorted(remaining)}")
             layers.append(layer)
             remaining -= set(layer)
         return layers
 
 
 def selects(selection: Selection, image: Image) -> bool:
-    """Whether a rule's tag selection covers the image (ECR's step 1)."""
-    if selection.storage_class == "archive" or image.archived:
-        return False  # archive-class rules act on archived images, which this engine never evaluates
+    """Whether a rule's storage class and tag selection cover the image (ECR's step 1)."""
+    wanted = ImageStatus.ARCHIVED if selection.storage_class == "archive" else ImageStatus.ACTIVE
+    if image.status is not wanted:
+        return False
     if selection.tag_status == "untagged":
         return not image.tagged
     if selection.tag_status == "any":
@@ -175,6 +238,14 @@ def _judge(rule: Rule, selected: Sequence[Image], now: datetime) -> dict[str, tu
     for image in selected:
         clock = image.last_used_at if pulled else image.pushed_at
         event = "pulled" if pulled and image.last_pulled_at else "pushed"
+        if sel.count_type == "sinceImageTransitioned":
+            if image.last_archived_at is None:
+                verdicts[image.digest] = (
+                    False,
+                    "ECR reports no lastArchivedAt: its time in the archive is unknown",
+                )
+                continue
+            clock, event = image.last_archived_at, "archived"
         age = _age_days(clock, now)
         older = now - clock > timedelta(days=sel.count_number)
         limit = "more than" if older else "within"
@@ -182,17 +253,32 @@ def _judge(rule: Rule, selected: Sequence[Image], now: datetime) -> dict[str, tu
     return verdicts
 
 
-def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
-    """Image -> the images in the repository that list it (indexes) or that it signs or describes."""
+def leaders_of(images: Sequence[Image]) -> dict[str, set[str]]:
+    """Image -> the images in the repository ECR links it to as a follower: the indexes that list it,
+    the subject it signs or describes."""
     present = {image.digest for image in images}
-    parents: dict[str, set[str]] = {}
+    leaders: dict[str, set[str]] = {}
     for image in images:
         for child in image.children:
             if child in present and child != image.digest:
-                parents.setdefault(child, set()).add(image.digest)
+                leaders.setdefault(child, set()).add(image.digest)
         subject = image.subject
         if subject in present and subject != image.digest:
-            parents.setdefault(image.digest, set()).add(subject)
+            leaders.setdefault(image.digest, set()).add(subject)
+    return leaders
+
+
+def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
+    """Image -> the images in the repository that list it (indexes) or that it signs or describes.
+
+    An archived index whose manifest ECR won't serve may list any untagged archived image: each of those
+    follows it, so that none is expired while the index stays restorable."""
+    parents = leaders_of(images)
+    unknown = [image.digest for image in images if image.is_index and image.children_unknown]
+    for image in images:
+        if image.archived and not image.tagged and not image.is_index:
+            for index in unknown:
+                parents.setdefault(image.digest, set()).add(index)
     return {digest: frozenset(found) for digest, found in parents.items()}
 
 
@@ -209,7 +295,7 @@ def _rule_outcomes(
                 continue
             candidate, why = judged[image.digest]
             if candidate and rule.action.type == "transition":
-                code, verdict = ReasonCode.WOULD_ARCHIVE, Verdict.KEEP
+                code, verdict = ReasonCode.ARCHIVED_BY_RULE, Verdict.ARCHIVE
             elif candidate:
                 code, verdict = ReasonCode.EXPIRED_BY_RULE, Verdict.EXPIRE
             else:
@@ -243,23 +329,53 @@ def evaluate(
     outcomes = _rule_outcomes([i for i in ordered if not is_follower(i)], rules, now)
     decided: dict[str, Decision] = {}
 
+    def who(digests: Iterable[str]) -> str:
+        return ", ".join(_describe(by_digest[p]) for p in sorted(digests))
+
+    def relation(image: Image) -> str:
+        if listed_by.get(image.digest) and not image.subject:
+            return "listed by"
+        if image.subject in parents[image.digest]:
+            return "follows"
+        return "may be listed by (its manifest is unreadable while archived)"
+
+    def follow(image: Image) -> Decision:
+        """A follower ends where the most alive of the images it follows ends."""
+        ends = {p: _after(decided[p]) for p in parents[image.digest]}
+        target = max(ends.values())
+        leaders = who(p for p, end in ends.items() if end is target)
+        if target is _After.ACTIVE or (target is _After.ARCHIVED and image.archived):
+            state = "kept" if target is _After.ACTIVE else "archived"
+            detail = f"{relation(image)} {state} {leaders}"
+            if target is _After.ACTIVE and image.archived:
+                detail += "; it stays archived until restored"
+            return Decision(image, Verdict.KEEP, Reason(ReasonCode.FOLLOWS_KEPT, detail))
+        if target is _After.ARCHIVED:
+            reason = Reason(ReasonCode.FOLLOWS_ARCHIVED, f"{relation(image)} archived {leaders}")
+            return Decision(image, Verdict.ARCHIVE, reason)
+        reason = Reason(ReasonCode.FOLLOWS_EXPIRED, f"{relation(image)} expired {leaders}")
+        return Decision(image, Verdict.EXPIRE, reason)
+
+    def index_veto(image: Image, verdict: Verdict) -> Reason | None:
+        """A kept index keeps what it lists active; an archived one keeps it from being expired."""
+        needed = _After.ACTIVE if verdict is Verdict.ARCHIVE else _After.ARCHIVED
+        holding = {
+            p: _after(decided[p]) for p in listed_by.get(image.digest, ()) if _after(decided[p]) >= needed
+        }
+        if not holding:
+            return None
+        state = "kept" if _After.ACTIVE in holding.values() else "archived"
+        return Reason(ReasonCode.LISTED_BY_KEPT_INDEX, f"listed by {state} index {who(holding)}")
+
     def decide(image: Image) -> Decision:
-        if image.archived:
+        if image.status is ImageStatus.ACTIVATING:
             return Decision(
-                image, Verdict.KEEP, Reason(ReasonCode.ARCHIVED, "in ECR's archive storage class")
+                image,
+                Verdict.KEEP,
+                Reason(ReasonCode.RESTORING, "being restored from the archive (ACTIVATING)"),
             )
         if is_follower(image):
-            kept = sorted(p for p in parents[image.digest] if decided[p].verdict is Verdict.KEEP)
-            relation = "listed by" if image.digest in listed_by and not image.subject else "follows"
-            if kept:
-                who = ", ".join(_describe(by_digest[p]) for p in kept)
-                return Decision(
-                    image, Verdict.KEEP, Reason(ReasonCode.FOLLOWS_KEPT, f"{relation} kept {who}")
-                )
-            who = ", ".join(_describe(by_digest[p]) for p in sorted(parents[image.digest]))
-            proposed = Decision(
-                image, Verdict.EXPIRE, Reason(ReasonCode.FOLLOWS_EXPIRED, f"{relation} expired {who}")
-            )
+            proposed = follow(image)
         elif image.subject is not None:
             return Decision(
                 image,
@@ -271,18 +387,16 @@ def evaluate(
         elif image.digest in outcomes:
             verdict, reason = outcomes[image.digest]
             proposed = Decision(image, verdict, reason)
+        elif image.archived:
+            reason = Reason(
+                ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
+            )
+            return Decision(image, Verdict.KEEP, reason)
         else:
             return Decision(image, Verdict.KEEP, Reason(ReasonCode.NOT_SELECTED, "no rule selects it"))
         if proposed.verdict is Verdict.KEEP:
             return proposed
-        veto = protections.veto(image)
-        if veto is None:
-            kept_indexes = sorted(
-                p for p in listed_by.get(image.digest, ()) if decided[p].verdict is Verdict.KEEP
-            )
-            if kept_indexes:
-                who = ", ".join(_describe(by_digest[p]) for p in kept_indexes)
-                veto = Reason(ReasonCode.LISTED_BY_KEPT_INDEX, f"listed by kept index {who}")
+        veto = protections.veto(image, now) or index_veto(image, proposed.verdict)
         if veto is None:
             return proposed
         return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
@@ -302,10 +416,10 @@ def evaluate(
             decided[digest] = decide(by_digest[digest])
         pending -= set(ready)
 
-    expired = {d for d, decision in decided.items() if decision.verdict is Verdict.EXPIRE}
+    acting = {d for d, decision in decided.items() if decision.verdict is not Verdict.KEEP}
     prerequisites = {
-        digest: frozenset(parents.get(digest, frozenset()) & expired)
-        for digest in expired
+        digest: frozenset(parents.get(digest, frozenset()) & acting)
+        for digest in acting
         if parents.get(digest)
     }
     return RepositoryPlan(tuple(decided[image.digest] for image in ordered), prerequisites)

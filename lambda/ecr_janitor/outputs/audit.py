@@ -1,5 +1,6 @@
-"""Structured log lines: one per repository outcome, one per deletion and one per failure, for a later
-audit. Each line carries an `event` key, which the dashboard's Logs Insights queries select on."""
+"""Structured log lines: one per repository outcome, one per deletion, archiving and restore, and one per
+failure, for a later audit. Each line carries an `event` key, which the dashboard's Logs Insights queries
+select on, and the `run_id` of its run, which `restore --run` selects on."""
 
 from __future__ import annotations
 
@@ -13,15 +14,27 @@ from ecr_janitor.core.retain import Decision
 from ecr_janitor.observability import logger
 from ecr_janitor.outputs.report import RepositoryReport, Status
 
+ARCHIVE_EVENT = "archive"
+"""The line of an image ECR confirmed ARCHIVED: what `restore --run` reads back."""
+RESTORE_EVENT = "restore"
+RUN_ID_KEY = "run_id"
+
 
 def _line(level: Callable[..., None], message: str, event: str, **fields: Any) -> None:
     level(message, extra={"event": event, **fields})
 
 
+def start_run(run_id: str) -> None:
+    """From here on every line carries `run_id`."""
+    logger.append_keys(**{RUN_ID_KEY: run_id})
+
+
 def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
     policy = report.policy
     _line(
-        logger.warning if report.status in (Status.FAILED, Status.PARTIAL) else logger.info,
+        logger.warning
+        if report.status in (Status.FAILED, Status.PARTIAL) or (policy and policy.status is PolicyStatus.HELD)
+        else logger.info,
         "repository processed",
         "repository",
         region=report.repository.region,
@@ -39,6 +52,11 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         bytes_expirable=report.bytes_expirable,
         bytes_reclaimed=report.bytes_reclaimed,
         delete_failures=len(report.delete_failures),
+        images_archivable=len(report.archivable),
+        images_archived=len(report.archived_digests),
+        bytes_archived=report.bytes_archived,
+        archive_failures=len(report.archiving.failures),
+        archived_images_expired=report.archived_images_expired,
         policy_status=policy.status.value if policy else None,
         policy_written=policy.written if policy else None,
         policy_differences=list(policy.differences) if policy else None,
@@ -68,22 +86,7 @@ def policy_written(
 
 
 def image_deleted(region: str, repository: str, decision: Decision, *, account: str | None = None) -> None:
-    image = decision.image
-    _line(
-        logger.info,
-        "image deleted",
-        "deletion",
-        region=region,
-        repository=repository,
-        account=account,
-        digest=image.digest,
-        tags=list(image.tags),
-        pushed_at=image.pushed_at.isoformat(),
-        last_pulled_at=image.last_pulled_at.isoformat() if image.last_pulled_at else None,
-        size_bytes=image.size_bytes,
-        rule=decision.reason.rule_priority,
-        reason=decision.reason.detail,
-    )
+    _line(logger.info, "image deleted", "deletion", **_acted_on(region, repository, decision, account))
 
 
 def delete_failed(
@@ -100,6 +103,66 @@ def delete_failed(
     )
 
 
+def image_archived(region: str, repository: str, decision: Decision, *, account: str | None = None) -> None:
+    _line(logger.info, "image archived", ARCHIVE_EVENT, **_acted_on(region, repository, decision, account))
+
+
+def archive_failed(
+    region: str, repository: str, failure: DeleteFailure, *, account: str | None = None
+) -> None:
+    _failure(
+        logger.warning,
+        "image not archived",
+        "archive_failure",
+        failure,
+        region=region,
+        repository=repository,
+        account=account,
+    )
+
+
+def image_restored(
+    region: str,
+    repository: str,
+    digest: str,
+    tags: tuple[str, ...],
+    *,
+    outcome: str,
+    detail: str,
+    restoring: str,
+) -> None:
+    """`restore`'s line for one image (its run_id is the restore's own; `restoring` says what it undoes)."""
+    _line(
+        logger.info if outcome in ("restored", "already-active", "would-restore") else logger.warning,
+        "image restore",
+        RESTORE_EVENT,
+        region=region,
+        repository=repository,
+        digest=digest,
+        tags=list(tags),
+        outcome=outcome,
+        detail=detail,
+        restoring=restoring,
+    )
+
+
+def _acted_on(region: str, repository: str, decision: Decision, account: str | None) -> dict[str, Any]:
+    """What a deletion or archiving line says about the image and why (and whose registry it is in)."""
+    image = decision.image
+    return {
+        "region": region,
+        "repository": repository,
+        "account": account,
+        "digest": image.digest,
+        "tags": list(image.tags),
+        "pushed_at": image.pushed_at.isoformat(),
+        "last_pulled_at": image.last_pulled_at.isoformat() if image.last_pulled_at else None,
+        "size_bytes": image.size_bytes,
+        "rule": decision.reason.rule_priority,
+        "reason": decision.reason.detail,
+    }
+
+
 def region_failed(failure: RegionFailure) -> None:
     _failure(logger.error, "region not processed", "region_failure", failure)
 
@@ -111,6 +174,15 @@ def source_failed(failure: SourceFailure) -> None:
 def inspector_use(use: InspectorUse) -> None:
     """Whether Inspector's in-use signal counted in a region, stated either way."""
     _line(logger.info, use.describe(), "inspector", **asdict(use))
+
+
+def source_ignored(failure: SourceFailure) -> None:
+    _failure(
+        logger.warning,
+        "in-use source not read; ignored as configured, deletions go on",
+        "in_use_source_ignored",
+        failure,
+    )
 
 
 def _failure(

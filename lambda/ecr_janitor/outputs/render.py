@@ -11,16 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_janitor.config import Config
-from ecr_janitor.core.model import ALL_REGIONS, DeleteFailure
+from ecr_janitor.core.model import ALL_REGIONS, DeleteFailure, ImageStatus, SourceFailure
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, ReasonCode, Verdict
+from ecr_janitor.outputs.costs import archive_cost_lines, archive_costs
 from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, RunReport, Status
 
 REPORT_VERSION = 1
 PREVIEW_NOTE = (
-    "What ECR itself will expire under this lifecycle policy, on its own schedule (within 24 hours of "
-    "the policy being in place), without the janitor's protections: images in use or with protected "
-    "tags are expired too (see atRisk)."
+    "What ECR itself will expire (and archive) under this lifecycle policy, on its own schedule (within "
+    "24 hours of the policy being in place), without the janitor's protections: images in use or with "
+    "protected tags are expired or archived too (see atRisk)."
 )
 
 
@@ -57,6 +58,7 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
         lines += [
             "Lifecycle policies (propagate mode). ECR enforces them itself, on its own schedule",
             "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
+            "With onRisk: hold (the default) a policy that puts images at risk is HELD: not written.",
         ]
         rows = [whose(r) + _policy_row(r) for r in propagated]
         lines.extend(_table(account + _POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
@@ -70,21 +72,33 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
         for r in failures:
             where = _where(r.repository.account if account else None, r.repository.region)
             lines.append(f"  {where} {r.repository.name}: {r.message}")
-            lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in r.delete_failures[:5]]
-            if len(r.delete_failures) > 5:
-                lines.append(f"    … and {len(r.delete_failures) - 5} more (see --json)")
-    order = [ReasonCode.IN_USE, ReasonCode.LISTED_BY_KEPT_INDEX, ReasonCode.PROTECTED_TAG]
+            refused = [*r.delete_failures, *r.archiving.failures]
+            lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in refused[:5]]
+            if len(refused) > 5:
+                lines.append(f"    … and {len(refused) - 5} more (see --json)")
+    if report.in_use_ignored:
+        lines += ["", "Warnings (protect.eks.ignoreClusters: these withhold no deletion):"]
+        lines += [f"  {f.describe()}: its images are not protected" for f in report.in_use_ignored]
+    order = [
+        ReasonCode.IN_USE,
+        ReasonCode.LISTED_BY_KEPT_INDEX,
+        ReasonCode.RECENTLY_RESTORED,
+        ReasonCode.PROTECTED_TAG,
+    ]
     protected = sorted(
         ((r, d) for r in report.repositories if r.plan for d in r.plan.protected),
         key=lambda pair: order.index(pair[1].reason.code),
     )
     if protected:
-        lines += ["", f"Protected: kept although a rule would expire them ({len(protected)}):"]
+        lines += ["", f"Protected: kept although a rule would expire or archive them ({len(protected)}):"]
         for r, d in protected[:PROTECTED_SHOWN]:
             tags = f" ({', '.join(d.image.tags)})" if d.image.tags else ""
             lines.append(f"  {r.repository.name} {d.image.digest[:19]}…{tags}: {d.reason.detail}")
         if len(protected) > PROTECTED_SHOWN:
             lines.append(f"  … and {len(protected) - PROTECTED_SHOWN} more (see --json)")
+    costs = archive_costs(report.totals(), dry_run=report.dry_run)
+    if costs is not None:
+        lines += ["", *archive_cost_lines(costs, dry_run=report.dry_run)]
     if report.inspector:
         lines += ["", *(use.describe() for use in report.inspector)]
     if config is not None:
@@ -117,6 +131,7 @@ def _headline(report: RunReport) -> str:
     mode = f"DRY RUN, nothing deleted: {report.dry_run_reason}" if report.dry_run else "deletions applied"
     headline = (
         f"ECR Janitor {report.command} · {mode}\nevaluated at {when} · regions: {', '.join(report.regions)}"
+        f" · run {report.run_id}"
     )
     if report.accounts or report.consumer_accounts:
         headline += (
@@ -134,7 +149,7 @@ def _header(dry_run: bool) -> list[str]:
 def _row(r: RepositoryReport, dry_run: bool) -> list[str]:
     if r.plan is None:
         return [r.repository.region, r.repository.name, r.mode, r.status.value, "-", "-", "-", "-", r.message]
-    kept = r.images_scanned - len(r.expirable)
+    kept = r.images_scanned - len(r.expirable) - len(r.archivable)
     if dry_run:
         done, size = len(r.expirable), f"up to {human_bytes(r.bytes_expirable)}"
     else:
@@ -163,6 +178,8 @@ def _policy_row(r: RepositoryReport) -> list[str]:
         label = f"would be {status.value}"
     elif status is PolicyStatus.DRIFTED:
         label = "drifted (reported)"
+    elif status is PolicyStatus.HELD:
+        label = "HELD (not written)"
     preview = r.policy.preview
     if preview is None:
         return [r.repository.region, r.repository.name, label, "-", "-", "-", "-"]
@@ -179,9 +196,16 @@ def _policy_row(r: RepositoryReport) -> list[str]:
 
 def _policy_details(r: RepositoryReport) -> str:
     assert r.policy is not None
-    notes = [f"differs: {difference}" for difference in r.policy.differences[:3]]
+    notes = [r.message] if r.policy.status is PolicyStatus.HELD else []
+    notes += [f"differs: {difference}" for difference in r.policy.differences[:3]]
     if len(r.policy.differences) > 3:
         notes.append(f"… {len(r.policy.differences) - 3} more differences (see --json)")
+    preview = r.policy.preview
+    if preview is not None and preview.archived:
+        size = human_bytes(preview.bytes_archived)
+        notes.append(
+            f"ECR will archive {len(preview.archived)} images (up to {size}): not pullable until restored"
+        )
     for decision in r.policy.at_risk[:3]:
         tags = f" ({', '.join(decision.image.tags)})" if decision.image.tags else ""
         notes.append(f"at risk: {decision.image.digest[:19]}…{tags} {decision.reason.detail}")
@@ -198,13 +222,13 @@ def _breakdown(r: RepositoryReport) -> str:
     counts: Counter[tuple[str, str]] = Counter()
     for d in r.plan.decisions:
         code = d.reason.code
-        if code in (ReasonCode.EXPIRED_BY_RULE, ReasonCode.KEPT_BY_RULE):
+        if code in (ReasonCode.EXPIRED_BY_RULE, ReasonCode.ARCHIVED_BY_RULE, ReasonCode.KEPT_BY_RULE):
             why = f"by rule {d.reason.rule_priority}"
         else:
             why = _PHRASES.get(code, code.value)
         counts[(d.verdict.value, why)] += 1
     parts = []
-    for verdict in ("expire", "keep"):
+    for verdict in ("expire", "archive", "keep"):
         items = sorted((why, n) for (v, why), n in counts.items() if v == verdict)
         if items:
             parts.append(f"{verdict}: " + ", ".join(f"{n} {why}" for why, n in items))
@@ -221,7 +245,9 @@ _PHRASES = {
     ReasonCode.ORPHAN_REFERRER: "referrers of images not in the repository",
     ReasonCode.UNRESOLVED: "unresolved",
     ReasonCode.ARCHIVED: "in the archive class",
-    ReasonCode.WOULD_ARCHIVE: "to be archived",
+    ReasonCode.FOLLOWS_ARCHIVED: "with an archived index or subject",
+    ReasonCode.RECENTLY_RESTORED: "restored recently (grace)",
+    ReasonCode.RESTORING: "being restored",
 }
 
 
@@ -263,6 +289,8 @@ def _totals(report: RunReport) -> list[str]:
         )
     status = "FAILED" if report.has_failures else "OK"
     lines = [f"Totals [{status}]: {covered}", f"  {outcome}"]
+    if t["imagesArchivable"] or t["archivedImagesExpirable"] or t["imagesRestored"]:
+        lines.append(f"  {_archive_totals(t, dry_run=report.dry_run)}")
     if any(r.policy is not None for r in report.repositories):
         created, updated = (
             ("policiesToCreate", "policiesToUpdate")
@@ -275,11 +303,27 @@ def _totals(report: RunReport) -> list[str]:
         verb = "would be " if report.dry_run else ""
         lines.append(
             f"  lifecycle policies: {t[created]} {verb}created, {t[updated]} {verb}updated, "
-            f"{t['policiesUnchanged']} unchanged, {t['policyDrift']} drifted · ECR will expire "
+            f"{t['policiesUnchanged']} unchanged, {t['policyDrift']} drifted, {t['policiesHeld']} held · "
+            "ECR will expire "
             f"{t['previewImagesExpirable']} images (up to {human_bytes(t['previewBytesExpirable'])}), "
             f"{t['previewImagesAtRisk']} of them at risk"
+            + (f", and archive {t['previewImagesArchivable']}" if t["previewImagesArchivable"] else "")
         )
     return [*lines, f"  took {report.duration_seconds:.1f}s"]
+
+
+def _archive_totals(t: dict[str, int], *, dry_run: bool) -> str:
+    if dry_run:
+        return (
+            f"archive class: {t['imagesArchivable']} would be archived (up to "
+            f"{human_bytes(t['bytesArchivable'])}) · {t['archivedImagesExpirable']} archived would be "
+            f"deleted · {t['imagesRestored']} restored in the last 24 h"
+        )
+    return (
+        f"archive class: {t['imagesArchived']} of {t['imagesArchivable']} archived (up to "
+        f"{human_bytes(t['bytesArchived'])}) · {t['archivedImagesExpired']} archived deleted · "
+        f"{t['archiveFailures']} archive failures · {t['imagesRestored']} restored in the last 24 h"
+    )
 
 
 # -- the JSON document ---------------------------------------------------------------------------------
@@ -290,6 +334,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
     return {
         "reportVersion": REPORT_VERSION,
         "command": report.command,
+        "runId": report.run_id,
         "dryRun": report.dry_run,
         "dryRunReason": report.dry_run_reason,
         "now": report.now.isoformat(),
@@ -302,17 +347,10 @@ def report_json(report: RunReport) -> dict[str, Any]:
             {"region": f.region, "code": f.code, "message": f.message, "account": f.account}
             for f in report.region_failures
         ],
-        "inUseSourceFailures": [
-            {
-                "region": f.region,
-                "source": f.source,
-                "code": f.code,
-                "message": f.message,
-                "account": f.account,
-            }
-            for f in report.in_use_failures
-        ],
+        "inUseSourceFailures": [_source_json(f) for f in report.in_use_failures],
+        "inUseSourceWarnings": [_source_json(f) for f in report.in_use_ignored],
         "resume": dict(report.resume),
+        "archiveCosts": archive_costs(report.totals(), dry_run=report.dry_run),
         "inspector": [
             {
                 "region": use.region,
@@ -328,9 +366,20 @@ def report_json(report: RunReport) -> dict[str, Any]:
     }
 
 
+def _source_json(failure: SourceFailure) -> dict[str, Any]:
+    return {
+        "region": failure.region,
+        "source": failure.source,
+        "code": failure.code,
+        "message": failure.message,
+        "account": failure.account,
+    }
+
+
 def _repository_json(report: RepositoryReport) -> dict[str, Any]:
     failures = {f.digest: f for f in report.delete_failures}
-    deleted = report.deleted_digests
+    archive_failures = {f.digest: f for f in report.archiving.failures}
+    deleted, archived = report.deleted_digests, report.archived_digests
     decisions = report.plan.decisions if report.plan else ()
     return {
         "region": report.repository.region,
@@ -357,6 +406,24 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
             {"digest": f.digest, "code": f.code, "message": f.message} for f in report.delete_failures
         ],
         "policy": _policy_json(report.policy) if report.policy else None,
+        # -- the archive storage class --
+        "imagesArchivable": len(report.archivable),
+        "imagesArchived": len(archived),
+        "bytesArchivable": report.plan.bytes_archived if report.plan else 0,
+        "bytesArchived": report.bytes_archived,
+        "archivedImagesExpired": report.archived_images_expired,
+        "archived": [
+            _decision_json(
+                d,
+                archived=d.image.digest in archived,
+                failure=archive_failures.get(d.image.digest),
+            )
+            for d in decisions
+            if d.verdict is Verdict.ARCHIVE
+        ],
+        "archiveFailures": [
+            {"digest": f.digest, "code": f.code, "message": f.message} for f in report.archiving.failures
+        ],
     }
 
 
@@ -376,12 +443,19 @@ def _policy_json(outcome: PolicyOutcome) -> dict[str, Any]:
             "atRisk": [_decision_json(d) for d in outcome.at_risk],
             "atRiskIncomplete": outcome.at_risk_unknown or None,
             "expired": [_decision_json(d) for d in preview.expired],
+            "imagesArchivable": len(preview.archived),
+            "bytesArchivable": preview.bytes_archived,
+            "archived": [_decision_json(d) for d in preview.archived],
         },
     }
 
 
 def _decision_json(
-    decision: Decision, *, deleted: bool | None = None, failure: DeleteFailure | None = None
+    decision: Decision,
+    *,
+    deleted: bool | None = None,
+    archived: bool | None = None,
+    failure: DeleteFailure | None = None,
 ) -> dict[str, Any]:
     image = decision.image
     entry: dict[str, Any] = {
@@ -396,8 +470,15 @@ def _decision_json(
     }
     if decision.vetoed_rule is not None:
         entry["vetoedRule"] = decision.vetoed_rule
+    if image.status is not ImageStatus.ACTIVE:
+        entry["imageStatus"] = image.status.value
+        entry["lastArchivedAt"] = image.last_archived_at.isoformat() if image.last_archived_at else None
+    if image.last_activated_at is not None:
+        entry["lastActivatedAt"] = image.last_activated_at.isoformat()
     if deleted is not None:
         entry["deleted"] = deleted
+    if archived is not None:
+        entry["archived"] = archived
     if failure is not None:
         entry["failure"] = {"code": failure.code, "message": failure.message}
     return entry

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ecr_janitor.core.model import (
+    ArchiveResult,
     DeleteFailure,
     DeleteResult,
     InspectorUse,
@@ -20,14 +21,19 @@ from ecr_janitor.core.model import (
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, RepositoryPlan
 
+NOTHING_ARCHIVED = ArchiveResult((), ())
+RESTORES_WINDOW = timedelta(hours=24)
+"""A run counts as restored the images ECR restored from the archive in the 24 hours before it (their
+`lastActivatedAt`): restores are done by hand, between nightly runs."""
+
 
 class Status(StrEnum):
     PLANNED = "planned"
     """Dry run: evaluated, nothing written."""
     CLEANED = "cleaned"
-    """Everything the plan expired is confirmed deleted (possibly nothing)."""
+    """Everything the plan expired is confirmed deleted, and everything it archived archived."""
     PARTIAL = "partial"
-    """Some deletions were refused or unconfirmed."""
+    """Some deletions or archivings were refused or unconfirmed."""
     SKIPPED = "skipped"
     """Opted out with the ecr-janitor:skip tag; never read further, never touched."""
     FAILED = "failed"
@@ -47,9 +53,10 @@ class PolicyOutcome:
     on_drift: str
     differences: tuple[str, ...] = ()
     preview: RepositoryPlan | None = None
-    """What ECR will expire under the target's policy: the retain engine, without protections."""
+    """What ECR will expire and archive under the target's policy: the retain engine, without protections."""
     at_risk: tuple[Decision, ...] = ()
-    """Images in `preview` that ECR will expire although the janitor would keep them (in use, ...)."""
+    """Images in `preview` that ECR will expire or archive although the janitor would keep them (in use,
+    ...)."""
     at_risk_unknown: str = ""
     """Why `at_risk` may be incomplete: an in-use source that could not be read."""
 
@@ -65,6 +72,8 @@ class RepositoryReport:
     plan: RepositoryPlan | None = None
     deletion: DeleteResult | None = None
     policy: PolicyOutcome | None = None
+    archiving: ArchiveResult = NOTHING_ARCHIVED
+    """What ECR confirmed archived and refused to archive."""
 
     @property
     def images_scanned(self) -> int:
@@ -87,8 +96,7 @@ class RepositoryReport:
 
     @property
     def bytes_reclaimed(self) -> int:
-        deleted = self.deleted_digests
-        return sum(d.image.size_bytes for d in self.expirable if d.image.digest in deleted)
+        return _size_of(self.expirable, self.deleted_digests)
 
     @property
     def delete_failures(self) -> tuple[DeleteFailure, ...]:
@@ -98,13 +106,48 @@ class RepositoryReport:
     def protected_count(self) -> int:
         return len(self.plan.protected) if self.plan else 0
 
+    # -- the archive storage class --
+
+    @property
+    def archivable(self) -> tuple[Decision, ...]:
+        return self.plan.archived if self.plan else ()
+
+    @property
+    def archived_digests(self) -> frozenset[str]:
+        return frozenset(self.archiving.archived)
+
+    @property
+    def bytes_archived(self) -> int:
+        return _size_of(self.archivable, self.archived_digests)
+
+    @property
+    def archived_images_expirable(self) -> int:
+        """Images in the archive class the plan deletes."""
+        return sum(1 for d in self.expirable if d.image.archived)
+
+    @property
+    def archived_images_expired(self) -> int:
+        """Confirmed deletions of images that were in the archive class."""
+        deleted = self.deleted_digests
+        return sum(1 for d in self.expirable if d.image.digest in deleted and d.image.archived)
+
+    def restored_since(self, since: datetime) -> int:
+        """Images ECR restored from the archive (lastActivatedAt) after `since`."""
+        decisions = self.plan.decisions if self.plan else ()
+        return sum(1 for d in decisions if d.image.last_activated_at and d.image.last_activated_at > since)
+
     @property
     def failed(self) -> bool:
         return self.status in (Status.FAILED, Status.PARTIAL, Status.BLOCKED)
 
 
-def repository_counts(r: RepositoryReport) -> Counter[str]:
-    """One repository's share of the run totals."""
+def _size_of(decisions: Iterable[Decision], digests: frozenset[str]) -> int:
+    """Upper bound of the storage of the decided images among `digests` (shared layers count per image)."""
+    return sum(d.image.size_bytes for d in decisions if d.image.digest in digests)
+
+
+def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
+    """One repository's share of the run totals (`now`: when the run evaluated it)."""
     policy = r.policy
     preview = policy.preview if policy else None
     counts: Counter[str] = Counter(
@@ -119,9 +162,18 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
         bytesReclaimed=r.bytes_reclaimed,
         imagesProtected=r.protected_count,
         deleteFailures=len(r.delete_failures),
+        imagesArchivable=len(r.archivable),
+        bytesArchivable=r.plan.bytes_archived if r.plan else 0,
+        imagesArchived=len(r.archived_digests),
+        bytesArchived=r.bytes_archived,
+        archiveFailures=len(r.archiving.failures),
+        archivedImagesExpirable=r.archived_images_expirable,
+        archivedImagesExpired=r.archived_images_expired,
+        imagesRestored=r.restored_since(now - RESTORES_WINDOW),
     )
     if policy is not None:
-        written = "" if policy.status in (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED) else policy.written
+        unwritten = (PolicyStatus.UNCHANGED, PolicyStatus.DRIFTED, PolicyStatus.HELD)
+        written = "" if policy.status in unwritten else policy.written
         key = {
             (PolicyStatus.CREATED, True): "policiesCreated",
             (PolicyStatus.UPDATED, True): "policiesUpdated",
@@ -129,12 +181,15 @@ def repository_counts(r: RepositoryReport) -> Counter[str]:
             (PolicyStatus.UPDATED, False): "policiesToUpdate",
             (PolicyStatus.UNCHANGED, ""): "policiesUnchanged",
             (PolicyStatus.DRIFTED, ""): "policyDrift",
+            (PolicyStatus.HELD, ""): "policiesHeld",
         }[(policy.status, written)]
         counts[key] += 1
         counts["previewImagesAtRisk"] += len(policy.at_risk)
     if preview is not None:
         counts["previewImagesExpirable"] += len(preview.expired)
         counts["previewBytesExpirable"] += preview.bytes_expired
+        counts["previewImagesArchivable"] += len(preview.archived)
+        counts["previewBytesArchivable"] += preview.bytes_archived
     return counts
 
 
@@ -162,6 +217,19 @@ TOTAL_KEYS = (
     "previewImagesExpirable",
     "previewBytesExpirable",
     "previewImagesAtRisk",
+    # onRisk: hold (propagate policies not written because ECR would expire protected images)
+    "policiesHeld",
+    # -- the archive storage class --
+    "imagesArchivable",
+    "bytesArchivable",
+    "imagesArchived",
+    "bytesArchived",
+    "archiveFailures",
+    "archivedImagesExpirable",
+    "archivedImagesExpired",
+    "imagesRestored",
+    "previewImagesArchivable",
+    "previewBytesArchivable",
 )
 
 
@@ -222,12 +290,16 @@ class RunReport:
     now: datetime
     regions: Sequence[str]
     details: bool = True
+    run_id: str = ""
+    """What every audit line of the run carries (`run_id`): `restore --run` finds the run's archives by it."""
     repositories: list[RepositoryReport] = field(default_factory=list)
     failed_repositories: list[FailedRepository] = field(default_factory=list)
     region_failures: list[RegionFailure] = field(default_factory=list)
     in_use_failures: list[SourceFailure] = field(default_factory=list)
     inspector: list[InspectorUse] = field(default_factory=list)
     """Per region, whether Amazon Inspector's in-use signal counted, and why not."""
+    in_use_ignored: list[SourceFailure] = field(default_factory=list)
+    """Unreadable sources the config says not to wait for (EKS ignoreClusters): warnings, not failures."""
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)
@@ -242,7 +314,7 @@ class RunReport:
     _by_account: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, outcome: RepositoryReport) -> None:
-        counts = repository_counts(outcome)
+        counts = repository_counts(outcome, self.now)
         self._counts.update(counts)
         self._by_account.setdefault(outcome.repository.account, Counter()).update(counts)
         if self.details:

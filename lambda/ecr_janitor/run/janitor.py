@@ -14,6 +14,7 @@ A run that can't read every in-use source is evaluated and reported, but deletes
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,7 @@ from ecr_janitor.config import Config
 from ecr_janitor.core.model import ALL_REGIONS, RegionFailure, Repository, SourceFailure, registry_key
 from ecr_janitor.core.references import ImageReference, InUseSnapshot, references_by_repository
 from ecr_janitor.outputs import audit
+from ecr_janitor.outputs.progress import ProgressHook, RegionProgress
 from ecr_janitor.outputs.report import RepositoryReport, RunReport
 from ecr_janitor.run.accounts import Accounts, resolve_accounts
 from ecr_janitor.run.repository import Covered, RepositoryRun
@@ -50,6 +52,11 @@ class NoRegionError(RuntimeError):
         )
 
 
+def new_run_id() -> str:
+    """A run id for a run that has none from AWS (the CLI): when it started, and a random suffix."""
+    return f"cli-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
 @dataclass(frozen=True)
 class RunRequest:
     command: str
@@ -66,6 +73,11 @@ class RunRequest:
     DescribeRepositories lists in."""
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
+    progress: ProgressHook | None = None
+    """Told, per region, how many covered repositories are done of those listed (the CLI's progress)."""
+    run_id: str = field(default_factory=new_run_id)
+    """Names the run in the report and on every audit line: the Lambda's request id, the fan-out
+    execution's name, or a generated `cli-…` id."""
     accounts: Sequence[str | None] = (None,)
     """The registries to clean (run.accounts); None: the credentials' own account."""
 
@@ -107,9 +119,11 @@ def begin(
     region: str | None = None,
     seconds_left: float | None = None,
     details: bool = True,
+    run_id: str | None = None,
 ) -> RunRequest:
     """What this run will do, decided before any AWS call. `seconds_left` (a Lambda's remaining time) sets
-    the deadline after which no repository is started. Raises NoRegionError when no region is known."""
+    the deadline after which no repository is started; `run_id` names the run (generated when None), and
+    every audit line from here on carries it. Raises NoRegionError when no region is known."""
     regions = resolve_regions(config, region)
     if not regions:
         raise NoRegionError()
@@ -117,7 +131,11 @@ def begin(
     deadline = (
         None if seconds_left is None else time.monotonic() + seconds_left - config.execution.reserve_seconds
     )
-    return RunRequest(command, dry_run, reason, regions, now, deadline=deadline, details=details)
+    run_id = run_id or new_run_id()
+    audit.start_run(run_id)
+    return RunRequest(
+        command, dry_run, reason, regions, now, deadline=deadline, details=details, run_id=run_id
+    )
 
 
 def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts: Accounts) -> InUseSnapshot:
@@ -148,6 +166,8 @@ def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts:
             audit.source_failed(failure)
         for use in part.inspector:
             audit.inspector_use(use)
+        for failure in part.ignored:
+            audit.source_ignored(failure)
         snapshot.extend(part)
     return snapshot
 
@@ -235,6 +255,7 @@ def run(
     in_use: InUseSnapshot | None = None,
 ) -> RunReport:
     started = time.monotonic()
+    audit.start_run(request.run_id)
     in_use = in_use or InUseSnapshot()
     report = RunReport(
         command=request.command,
@@ -243,8 +264,10 @@ def run(
         now=request.now,
         regions=list(request.regions),
         details=request.details,
+        run_id=request.run_id,
         in_use_failures=list(in_use.failures),
         inspector=list(in_use.inspector),
+        in_use_ignored=list(in_use.ignored),
         accounts=[account for account in request.accounts if account is not None],
     )
     references = references_by_repository(in_use.references)
@@ -315,6 +338,14 @@ def _run_region(
     first_deferred: tuple[int, str] | None = None
     """(order of processing, name) of the earliest repository not started: where the next run begins."""
     deferred_here = 0
+    done = 0
+    listed: int | None = None
+
+    def finished() -> None:
+        nonlocal done
+        done += 1
+        if request.progress:
+            request.progress(RegionProgress(key, done, listed))
 
     def defer(position: int, name: str) -> None:
         nonlocal first_deferred, deferred_here
@@ -326,9 +357,10 @@ def _run_region(
         outcome = future.result()
         if outcome is None:
             defer(position, name)
-            return
-        audit.repository_outcome(outcome, dry_run=request.dry_run)
-        report.add(outcome)
+        else:
+            audit.repository_outcome(outcome, dry_run=request.dry_run)
+            report.add(outcome)
+        finished()
 
     def process_in_time(job: RepositoryRun) -> RepositoryReport | None:
         """None when the time budget ran out before the repository could start: it is deferred."""
@@ -339,9 +371,11 @@ def _run_region(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
         try:
             start = request.resume.get(key)
+            position = -1
             for position, repository in enumerate(covered(config, registry, listing, start=start)):
                 if request.out_of_time():
                     defer(position, repository.repository.name)
+                    finished()
                     continue
                 job = RepositoryRun(registry, repository, config, request.now, request.dry_run, blocked)
                 pending.append((position, repository.repository.name, pool.submit(process_in_time, job)))
@@ -349,9 +383,12 @@ def _run_region(
                 # starts when it is submitted, and the listing never runs far ahead.
                 while len(pending) >= workers:
                     collect()
+            listed = position + 1
         finally:
             while pending:
                 collect()
+    if request.progress:  # the region's last word, also when it had nothing to do
+        request.progress(RegionProgress(key, done, done if listed is None else listed))
     report.unmatched += listing.unmatched
     if listing.failure is not None:
         report.region_failures.append(listing.failure)

@@ -1,23 +1,23 @@
-"""One repository, start to finish: its opt-out tag, then retain (plan, delete in layers) or propagate
-(compare, put, preview). Reads and writes through the ECR adapter; decides with the pure core."""
+"""One repository, start to finish: its opt-out tag, then retain (plan, delete and archive in layers) or
+propagate (compare, put, preview). Reads and writes through the ECR adapter; decides with the pure core."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
 from ecr_janitor.adapters.ecr import EcrRegistry, IndexUnreadableError
 from ecr_janitor.config import Config, Target
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
 from ecr_janitor.core import propagate
-from ecr_janitor.core.model import DeleteFailure, DeleteResult, Image, Repository
+from ecr_janitor.core.model import ArchiveResult, DeleteFailure, DeleteResult, Image, Repository
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.references import ImageReference, pinned_images
-from ecr_janitor.core.retain import Decision, Protections, RepositoryPlan, evaluate
+from ecr_janitor.core.retain import Decision, Protections, RepositoryPlan, Verdict, evaluate
 from ecr_janitor.outputs import audit
-from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, Status
+from ecr_janitor.outputs.report import NOTHING_ARCHIVED, PolicyOutcome, RepositoryReport, Status
 
 NOT_ATTEMPTED = "NotAttempted"
 
@@ -51,9 +51,16 @@ class RepositoryRun:
 
     def process(self, references: Sequence[ImageReference]) -> RepositoryReport:
         try:
-            tags = self.registry.repository_tags(self.repository)
-            if tags.get(SKIP_TAG_KEY, "").strip().lower() == SKIP_TAG_VALUE:
+            opt_out = self.registry.repository_tags(self.repository).get(SKIP_TAG_KEY)
+            # Exactly what the role's Deny matches (StringEqualsIgnoreCase, infra/permissions.py).
+            if opt_out is not None and opt_out.lower() == SKIP_TAG_VALUE:
                 return self.outcome(Status.SKIPPED, f"opted out: tag {SKIP_TAG_KEY}={SKIP_TAG_VALUE}")
+            if opt_out is not None and opt_out.strip().lower() == SKIP_TAG_VALUE:
+                return self.outcome(
+                    Status.FAILED,
+                    f"tag {SKIP_TAG_KEY}={opt_out!r} has spaces around {SKIP_TAG_VALUE}, so the role's "
+                    f"opt-out Deny doesn't match it: not touched; set the value to exactly {SKIP_TAG_VALUE}",
+                )
             if self.target.mode == "propagate":
                 return self.propagate(references)
             return self.retain(references)
@@ -67,6 +74,7 @@ class RepositoryRun:
         plan: RepositoryPlan | None = None,
         deletion: DeleteResult | None = None,
         policy: PolicyOutcome | None = None,
+        archiving: ArchiveResult = NOTHING_ARCHIVED,
     ) -> RepositoryReport:
         return RepositoryReport(
             self.repository,
@@ -78,11 +86,15 @@ class RepositoryRun:
             plan,
             deletion,
             policy,
+            archiving,
         )
 
     def protections(self, images: Sequence[Image], references: Sequence[ImageReference]) -> Protections:
+        protect = self.config.protect
         return Protections(
-            tags=tuple(self.config.protect.tags), in_use=pinned_images(self.repository, images, references)
+            tags=tuple(protect.tags),
+            in_use=pinned_images(self.repository, images, references),
+            restore_grace=timedelta(days=protect.restore_grace_days),
         )
 
     def propagate(self, references: Sequence[ImageReference]) -> RepositoryReport:
@@ -103,8 +115,13 @@ class RepositoryRun:
             rules = policy.ordered_rules()
             preview = evaluate(images, rules, self.now)
             protected = evaluate(images, rules, self.now, self.protections(images, references))
-            expired_by_ecr = {d.image.digest for d in preview.expired}
-            at_risk = tuple(d for d in protected.protected if d.image.digest in expired_by_ecr)
+            # An image ECR archives can't be pulled either: at risk as much as one it expires.
+            acted_on_by_ecr = {d.image.digest for d in (*preview.expired, *preview.archived)}
+            at_risk = tuple(d for d in protected.protected if d.image.digest in acted_on_by_ecr)
+        at_risk_unknown = self.blocked if preview is not None else ""
+        held = self.hold_reason(status, at_risk, at_risk_unknown)
+        if held:
+            status = PolicyStatus.HELD
         write = not self.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
         if write:
             self.registry.put_lifecycle_policy(name, policy.text())
@@ -123,67 +140,125 @@ class RepositoryRun:
             tuple(propagate.differences(current, wanted)),
             preview,
             at_risk,
-            self.blocked if preview is not None else "",
+            at_risk_unknown,
         )
-        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, policy=outcome)
+        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, held, policy=outcome)
+
+    def hold_reason(self, status: PolicyStatus, at_risk: Sequence[Decision], at_risk_unknown: str) -> str:
+        """Why the policy is held back (`onRisk: hold`), or empty when it may be written. Held while the
+        at-risk list may be incomplete too: an unreadable in-use source could hide an image in use. A held
+        policy isn't written, so the next run finds it missing or different again and re-evaluates it."""
+        if self.target.on_risk != "hold" or status not in (PolicyStatus.CREATED, PolicyStatus.UPDATED):
+            return ""
+        if at_risk:
+            return (
+                f"held: ECR would expire or archive {len(at_risk)} image(s) the janitor protects (see "
+                "atRisk); nothing written. Set onRisk: put on the target to write it anyway"
+            )
+        if at_risk_unknown:
+            return f"held: images at risk can't be known ({at_risk_unknown}); nothing written"
+        return ""
 
     def retain(self, references: Sequence[ImageReference]) -> RepositoryReport:
-        """Evaluate the policy here and delete what it expires, unless a protection vetoes it."""
+        """Evaluate the policy here; delete what it expires and archive what it archives, unless a
+        protection vetoes it."""
         name = self.repository.name
         try:
             images = self.registry.images(name)
         except IndexUnreadableError as error:
             return self.outcome(
-                Status.FAILED, f"{error}; nothing deleted while an index's children are unknown"
+                Status.FAILED, f"{error}; nothing deleted or archived while an index's children are unknown"
             )
         plan = evaluate(
             images, self.target.policy.ordered_rules(), self.now, self.protections(images, references)
         )
-        if self.blocked and plan.expired:
-            return self.outcome(Status.BLOCKED, f"deletions withheld: {self.blocked}", plan=plan)
-        if self.dry_run or not plan.expired:
+        acting = plan.expired or plan.archived
+        if self.blocked and acting:
+            return self.outcome(
+                Status.BLOCKED, f"deletions and archiving withheld: {self.blocked}", plan=plan
+            )
+        if self.dry_run or not acting:
             return self.outcome(Status.PLANNED if self.dry_run else Status.CLEANED, plan=plan)
 
-        expired = {d.image.digest: d for d in plan.expired}
+        decisions = {d.image.digest: d for d in plan.decisions}
+        region = self.repository.region
 
-        def audit_batch(result: DeleteResult) -> None:
-            # Logged as ECR answers, so a deletion is on record even if the run is cut short after it.
-            account = self.repository.account
+        account = self.repository.account
+
+        # Logged as ECR answers, so an action is on record even if the run is cut short after it.
+        def audit_deletions(result: DeleteResult) -> None:
             for digest in result.deleted:
-                audit.image_deleted(self.repository.region, name, expired[digest], account=account)
+                audit.image_deleted(region, name, decisions[digest], account=account)
             for failure in result.failures:
-                audit.delete_failed(self.repository.region, name, failure, account=account)
+                audit.delete_failed(region, name, failure, account=account)
 
-        deletion = delete_in_layers(self.registry, name, plan, audit_batch)
-        if deletion.failures:
-            message = f"{len(deletion.failures)} of {len(plan.expired)} deletions failed"
-            return self.outcome(Status.PARTIAL, message, plan=plan, deletion=deletion)
-        return self.outcome(Status.CLEANED, plan=plan, deletion=deletion)
+        def audit_archiving(result: ArchiveResult) -> None:
+            for digest in result.archived:
+                audit.image_archived(region, name, decisions[digest], account=account)
+            for failure in result.failures:
+                audit.archive_failed(region, name, failure, account=account)
+
+        deletion, archiving = apply_in_layers(self.registry, name, plan, audit_deletions, audit_archiving)
+        problems = [
+            f"{len(failures)} of {len(planned)} {what} failed"
+            for failures, planned, what in (
+                (deletion.failures, plan.expired, "deletions"),
+                (archiving.failures, plan.archived, "archivings"),
+            )
+            if failures
+        ]
+        status = Status.PARTIAL if problems else Status.CLEANED
+        return self.outcome(status, "; ".join(problems), plan=plan, deletion=deletion, archiving=archiving)
 
 
-def delete_in_layers(
-    registry: EcrRegistry, repository: str, plan: RepositoryPlan, on_batch: Callable[[DeleteResult], None]
-) -> DeleteResult:
-    """Indexes before their children, subjects before their referrers; never a child whose index stays."""
+def apply_in_layers(
+    registry: EcrRegistry,
+    repository: str,
+    plan: RepositoryPlan,
+    on_deleted: Callable[[DeleteResult], None],
+    on_archived: Callable[[ArchiveResult], None],
+) -> tuple[DeleteResult, ArchiveResult]:
+    """Indexes before their children, subjects before their referrers; an image whose index or subject
+    was not dealt with as planned is not even asked for, so a kept index never loses a child to the
+    archive or to deletion. Within a layer, deletions go first (no archived image waits on them)."""
+    verdicts = {d.image.digest: d.verdict for d in plan.decisions}
+    done: set[str] = set()
     deleted: list[str] = []
-    failures: list[DeleteFailure] = []
-    for layer in plan.deletion_layers():
-        done = set(deleted)
-        ready = []
-        held = []
+    archived: list[str] = []
+    delete_failures: list[DeleteFailure] = []
+    archive_failures: list[DeleteFailure] = []
+    for layer in plan.action_layers():
+        ready: dict[Verdict, list[str]] = {Verdict.EXPIRE: [], Verdict.ARCHIVE: []}
+        held: dict[Verdict, list[DeleteFailure]] = {Verdict.EXPIRE: [], Verdict.ARCHIVE: []}
         for digest in layer:
             waiting = sorted(plan.prerequisites.get(digest, frozenset()) - done)
             if waiting:
-                message = f"not attempted: {waiting[0]}, which it follows, was not deleted"
-                held.append(DeleteFailure(digest, NOT_ATTEMPTED, message))
+                message = f"not attempted: {waiting[0]}, which it follows, was not dealt with as planned"
+                held[verdicts[digest]].append(DeleteFailure(digest, NOT_ATTEMPTED, message))
             else:
-                ready.append(digest)
-        if held:
-            on_batch(DeleteResult((), tuple(held)))
-        result = registry.delete_images(repository, ready, on_batch)
-        deleted += result.deleted
-        failures += [*held, *result.failures]
-    return DeleteResult(tuple(deleted), tuple(failures))
+                ready[verdicts[digest]].append(digest)
+        if held[Verdict.EXPIRE]:
+            on_deleted(DeleteResult((), tuple(held[Verdict.EXPIRE])))
+        if held[Verdict.ARCHIVE]:
+            on_archived(ArchiveResult((), tuple(held[Verdict.ARCHIVE])))
+        deletion = (
+            registry.delete_images(repository, ready[Verdict.EXPIRE], on_deleted)
+            if ready[Verdict.EXPIRE]
+            else DeleteResult((), ())
+        )
+        archiving = (
+            registry.archive_images(repository, ready[Verdict.ARCHIVE], on_archived)
+            if ready[Verdict.ARCHIVE]
+            else NOTHING_ARCHIVED
+        )
+        done |= {*deletion.deleted, *archiving.archived}
+        deleted += deletion.deleted
+        archived += archiving.archived
+        delete_failures += [*held[Verdict.EXPIRE], *deletion.failures]
+        archive_failures += [*held[Verdict.ARCHIVE], *archiving.failures]
+    return DeleteResult(tuple(deleted), tuple(delete_failures)), ArchiveResult(
+        tuple(archived), tuple(archive_failures)
+    )
 
 
 def _describe_failure(error: Exception) -> str:

@@ -134,6 +134,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
         now=started_at,
         forced_dry_run=event.forces_dry_run,
         forced_by="the execution input asked for a dry run",
+        run_id=step.run_id,
     )
     regions, home = request.regions, janitor.home_region(request.regions)
     if step.state_machine_arn and step.execution_arn:
@@ -173,6 +174,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "regionFailures": region_failures,
             "inUseSourceFailures": [asdict(f) for f in in_use.failures],
             "inspector": [asdict(use) for use in in_use.inspector],
+            "inUseSourceWarnings": [asdict(f) for f in in_use.ignored],
         },
     )
     logger.info(

@@ -62,6 +62,9 @@ class RunRecord(_Lenient):
     carried_over: int = Field(default=0, alias="carriedOver")
     region_failures: list[dict[str, str | None]] = Field(alias="regionFailures")
     in_use_source_failures: list[dict[str, str | None]] = Field(alias="inUseSourceFailures")
+    in_use_source_warnings: list[dict[str, str | None]] = Field(
+        default_factory=list, alias="inUseSourceWarnings"
+    )
 
 
 @dataclass
@@ -162,6 +165,7 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
     regions = janitor.resolve_regions(config)
     if not regions:
         raise janitor.NoRegionError()
+    audit.start_run(step.run_id)
     store = run_store(janitor.home_region(regions), step.run_id)
     record = RunRecord.model_validate(store.get_json(store.key(RUN)))
     outcome = read_map_results(store, step.results.manifest_key)
@@ -225,6 +229,7 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
         "failedWorkers": [w.to_json() for w in failed_workers],
         "regionFailures": record.region_failures,
         "inUseSourceFailures": record.in_use_source_failures,
+        "inUseSourceWarnings": record.in_use_source_warnings,
         "failedRepositories": failed_repositories,
         "failedRepositoriesOmitted": omitted,
     }
@@ -234,7 +239,13 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
         extra={"event": "run_summary", "run_id": step.run_id, "status": summary["status"], "totals": totals},
     )
     # The state's output stays small: the lists are cut short here; summary.json has them all.
-    listed = ("failedWorkers", "regionFailures", "inUseSourceFailures", "failedRepositories")
+    listed = (
+        "failedWorkers",
+        "regionFailures",
+        "inUseSourceFailures",
+        "failedRepositories",
+        "inUseSourceWarnings",
+    )
     short: dict[str, Any] = {
         key: value[:MAX_LISTED] if key in listed else value for key, value in summary.items()
     }

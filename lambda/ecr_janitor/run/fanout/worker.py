@@ -80,6 +80,7 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
         region=region,
         seconds_left=context.get_remaining_time_in_millis() / 1000,
         details=False,
+        run_id=step.run_id,
     )
     request = replace(request, accounts=(account,))
     repositories = [Repository(r.name, r.arn, region) for r in step.slice.repositories]

@@ -1,0 +1,296 @@
+"""Retain mode's archive: `transition` rules archive, archive-class rules delete from the archive, every
+protection vetoes both, and followers end where their leader ends. Every "kept because X" has its
+"archived (or expired) when not X" control."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from ecr_janitor.core.model import Image, ImageStatus
+from ecr_janitor.core.retain import (
+    Protections,
+    ReasonCode,
+    RepositoryPlan,
+    Verdict,
+    evaluate,
+)
+from tests.factories import (
+    NOW,
+    archive_rule,
+    archived,
+    digest,
+    image,
+    index,
+    referrer,
+    restored,
+    rule,
+    rules,
+    signature,
+    transition,
+)
+
+NAMES = (
+    "a", "b", "c", "old", "new", "idx", "idx2", "amd64", "arm64", "sig", "ref", "child", "loose",
+    "restoring", "kept",
+)  # fmt: skip
+BY_DIGEST = {digest(n): n for n in NAMES}
+ARCHIVE_OLD_UNTAGGED = rules(transition(rule(1, "untagged", "sinceImagePushed", 30)))
+ARCHIVE_OLD_RELEASES = rules(transition(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v*"])))
+DELETE_FROM_ARCHIVE = rules(archive_rule(1, "any", 180))
+GRACE = Protections(restore_grace=timedelta(days=7))
+
+
+def outcome(plan: RepositoryPlan) -> dict[str, tuple[Verdict, ReasonCode]]:
+    return {BY_DIGEST[d.image.digest]: (d.verdict, d.reason.code) for d in plan.decisions}
+
+
+def detail(plan: RepositoryPlan, name: str) -> str:
+    return next(d.reason.detail for d in plan.decisions if d.image.digest == digest(name))
+
+
+# -- transition rules archive, protections veto ---------------------------------------------------------
+
+
+def test_a_transition_rule_archives_its_candidates_and_keeps_the_rest() -> None:
+    plan = evaluate([image("old", days_ago=40), image("new", days_ago=3)], ARCHIVE_OLD_UNTAGGED, NOW)
+    assert outcome(plan) == {
+        "old": (Verdict.ARCHIVE, ReasonCode.ARCHIVED_BY_RULE),
+        "new": (Verdict.KEEP, ReasonCode.KEPT_BY_RULE),
+    }
+    assert plan.expired == ()
+    assert plan.bytes_archived == 1000
+    assert detail(plan, "old").startswith("rule 1 (untagged, sinceImagePushed 30 days): pushed 40.0 days ago")
+
+
+@pytest.mark.parametrize(
+    ("protections", "code"),
+    [
+        (Protections(in_use={digest("old"): "ECS service prod/api"}), ReasonCode.IN_USE),
+        (Protections(tags=("v1*",)), ReasonCode.PROTECTED_TAG),
+        (Protections(), None),  # the control: nothing protects it, so it is archived
+    ],
+)
+def test_protections_veto_archiving(protections: Protections, code: ReasonCode | None) -> None:
+    plan = evaluate([image("old", "v1.0", days_ago=40)], ARCHIVE_OLD_RELEASES, NOW, protections)
+    (decision,) = plan.decisions
+    if code is None:
+        assert decision.verdict is Verdict.ARCHIVE
+    else:
+        assert (decision.verdict, decision.reason.code, decision.vetoed_rule) == (Verdict.KEEP, code, 1)
+        assert decision in plan.protected
+
+
+@pytest.mark.parametrize(
+    ("restored_days_ago", "verdict"),
+    [(2, Verdict.KEEP), (6.9, Verdict.KEEP), (7.1, Verdict.ARCHIVE)],
+)
+def test_an_image_restored_within_the_grace_is_not_archived_again(
+    restored_days_ago: float, verdict: Verdict
+) -> None:
+    back = restored(image("old", days_ago=400), days_ago=restored_days_ago)
+    plan = evaluate([back], ARCHIVE_OLD_UNTAGGED, NOW, GRACE)
+    (decision,) = plan.decisions
+    assert decision.verdict is verdict
+    if verdict is Verdict.KEEP:
+        assert decision.reason.code is ReasonCode.RECENTLY_RESTORED
+        restored_on = (NOW - timedelta(days=restored_days_ago)).date()
+        assert decision.reason.detail == (
+            f"restored {restored_on}, grace until {restored_on + timedelta(days=7)}"
+        )
+
+
+def test_the_grace_also_stops_an_expiry_and_zero_days_turns_it_off() -> None:
+    back = restored(image("old", days_ago=400), days_ago=1)
+    expire_old = rules(rule(1, "untagged", "sinceImagePushed", 30))
+    assert evaluate([back], expire_old, NOW, GRACE).decisions[0].reason.code is ReasonCode.RECENTLY_RESTORED
+    assert evaluate([back], expire_old, NOW, Protections()).decisions[0].verdict is Verdict.EXPIRE
+
+
+def test_rules_in_the_standard_class_never_count_archived_images() -> None:
+    repo = [image("a", days_ago=1), archived(image("b", days_ago=2)), image("c", days_ago=3)]
+    plan = evaluate(repo, rules(transition(rule(1, "untagged", "imageCountMoreThan", 1))), NOW)
+    # Counted are a and c only: c is #2 of 2 (not #3 of 3), and b stays where it is.
+    assert outcome(plan) == {
+        "a": (Verdict.KEEP, ReasonCode.KEPT_BY_RULE),
+        "b": (Verdict.KEEP, ReasonCode.ARCHIVED),
+        "c": (Verdict.ARCHIVE, ReasonCode.ARCHIVED_BY_RULE),
+    }
+    assert "#2 newest of 2 selected" in detail(plan, "c")
+
+
+def test_a_higher_expire_rule_claims_its_images_from_a_lower_transition_rule() -> None:
+    repo = [image("old", days_ago=40), image("new", days_ago=20)]
+    expire_first = rules(
+        rule(1, "untagged", "sinceImagePushed", 30), transition(rule(2, "any", "sinceImagePushed", 10))
+    )
+    assert outcome(evaluate(repo, expire_first, NOW)) == {
+        "old": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
+        "new": (Verdict.KEEP, ReasonCode.KEPT_BY_RULE),  # rule 1 selected it: rule 2 can't archive it
+    }
+
+
+# -- archive-class rules delete from the archive --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("archived_days_ago", "verdict", "code"),
+    [
+        (200, Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
+        (100, Verdict.KEEP, ReasonCode.KEPT_BY_RULE),
+        (None, Verdict.KEEP, ReasonCode.KEPT_BY_RULE),  # no lastArchivedAt: the age is unknown
+    ],
+)
+def test_archive_class_rules_count_from_last_archived_at(
+    archived_days_ago: float | None, verdict: Verdict, code: ReasonCode
+) -> None:
+    old = archived(image("old", days_ago=900), days_ago=archived_days_ago)
+    (decision,) = evaluate([old], DELETE_FROM_ARCHIVE, NOW).decisions
+    assert (decision.verdict, decision.reason.code) == (verdict, code)
+    if archived_days_ago is None:
+        assert "no lastArchivedAt" in decision.reason.detail
+    else:
+        assert f"archived {archived_days_ago:.1f} days ago" in decision.reason.detail
+
+
+def test_an_archived_image_in_use_is_not_deleted_from_the_archive() -> None:
+    old = archived(image("old", days_ago=900), days_ago=200)
+    in_use = Protections(in_use={old.digest: "Batch job definition nightly:3"})
+    assert evaluate([old], DELETE_FROM_ARCHIVE, NOW, in_use).decisions[0].reason.code is ReasonCode.IN_USE
+    assert evaluate([old], DELETE_FROM_ARCHIVE, NOW).decisions[0].verdict is Verdict.EXPIRE  # control
+
+
+def test_an_image_being_restored_is_left_to_ecr() -> None:
+    restoring = replace(
+        archived(image("restoring", days_ago=900), days_ago=200), status=ImageStatus.ACTIVATING
+    )
+    plan = evaluate([restoring, archived(image("old", days_ago=900), days_ago=200)], DELETE_FROM_ARCHIVE, NOW)
+    assert outcome(plan) == {
+        "restoring": (Verdict.KEEP, ReasonCode.RESTORING),
+        "old": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),  # the same image, ARCHIVED: deleted
+    }
+
+
+# -- followers: indexes, signatures, referrers ----------------------------------------------------------
+
+
+def multi_arch(*tags: str, days_ago: float = 40) -> list[Image]:
+    return [
+        image("amd64", days_ago=days_ago),
+        image("arm64", days_ago=days_ago),
+        index("idx", ["amd64", "arm64"], *tags, days_ago=days_ago),
+        signature("sig", "idx", days_ago=days_ago),
+        referrer("ref", "amd64", days_ago=days_ago),
+    ]
+
+
+def test_an_archived_index_takes_its_children_and_referrers_along_index_first() -> None:
+    plan = evaluate(multi_arch("v1"), ARCHIVE_OLD_RELEASES, NOW)
+    assert outcome(plan) == {
+        "idx": (Verdict.ARCHIVE, ReasonCode.ARCHIVED_BY_RULE),
+        "amd64": (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED),
+        "arm64": (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED),
+        "sig": (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED),
+        "ref": (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED),
+    }
+    layers = plan.action_layers()
+    assert layers[0] == [digest("idx")]
+    assert sorted(layers[1]) == sorted(digest(n) for n in ("amd64", "arm64", "sig"))
+    assert layers[2] == [digest("ref")]
+
+
+def test_a_kept_index_keeps_its_children_and_referrers_active() -> None:
+    in_use = Protections(in_use={digest("idx"): "ECS service prod/web"})
+    plan = evaluate(multi_arch("v1"), ARCHIVE_OLD_RELEASES, NOW, in_use)
+    assert outcome(plan) == {
+        "idx": (Verdict.KEEP, ReasonCode.IN_USE),
+        "amd64": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+        "arm64": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+        "sig": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+        "ref": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+    }
+
+
+def test_a_child_in_use_stays_active_while_its_index_goes_to_the_archive() -> None:
+    in_use = Protections(in_use={digest("amd64"): "Lambda thumbnailer:$LATEST"})
+    result = outcome(evaluate(multi_arch("v1"), ARCHIVE_OLD_RELEASES, NOW, in_use))
+    assert result["idx"][0] is Verdict.ARCHIVE
+    assert result["amd64"] == (Verdict.KEEP, ReasonCode.IN_USE)
+    assert result["ref"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)  # follows the child that stays
+    assert result["arm64"][0] is Verdict.ARCHIVE
+
+
+def test_a_tagged_child_is_archived_only_if_no_kept_index_lists_it() -> None:
+    def repo(index_tag: str) -> list[Image]:
+        return [image("child", "v0-amd64", days_ago=40), index("idx", ["child"], index_tag, days_ago=1)]
+
+    # The index is new (kept active): its tagged platform image can't go to the archive.
+    kept = outcome(evaluate(repo("v9"), ARCHIVE_OLD_RELEASES, NOW))
+    assert kept["child"] == (Verdict.KEEP, ReasonCode.LISTED_BY_KEPT_INDEX)
+    # Control: an index no rule keeps active (it is archived already) doesn't stop it.
+    loose = [image("child", "v0-amd64", days_ago=40), archived(index("idx", ["child"], "v9", days_ago=1))]
+    assert outcome(evaluate(loose, ARCHIVE_OLD_RELEASES, NOW))["child"] == (
+        Verdict.ARCHIVE,
+        ReasonCode.ARCHIVED_BY_RULE,
+    )
+
+
+def test_an_archived_index_keeps_a_tagged_child_from_deletion_but_an_expired_one_does_not() -> None:
+    expire_child = rules(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v0-*"]))
+    child = image("child", "v0-amd64", days_ago=40)
+    held = outcome(evaluate([child, archived(index("idx", ["child"], "v9"))], expire_child, NOW))
+    assert held["child"] == (Verdict.KEEP, ReasonCode.LISTED_BY_KEPT_INDEX)
+    gone_index = archived(index("idx", ["child"], "v9", days_ago=400), days_ago=200)
+    both = rules(
+        archive_rule(1, "tagged", 180, patterns=["v9"]),
+        rule(2, "tagged", "sinceImagePushed", 30, patterns=["v0-*"]),
+    )
+    released = outcome(evaluate([child, gone_index], both, NOW))
+    assert released["idx"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+    assert released["child"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+def test_an_index_deleted_from_the_archive_takes_its_archived_children_first_the_index() -> None:
+    repo = [archived(i, days_ago=200) for i in multi_arch("v1", days_ago=400)]
+    plan = evaluate(repo, DELETE_FROM_ARCHIVE, NOW)
+    assert outcome(plan)["idx"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+    for follower in ("amd64", "arm64", "sig", "ref"):
+        assert outcome(plan)[follower] == (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED)
+    assert plan.action_layers()[0] == [digest("idx")]
+
+
+def test_an_archived_child_of_a_kept_index_says_it_stays_archived() -> None:
+    repo = [archived(image("amd64", days_ago=40)), index("idx", ["amd64"], "v1", days_ago=1)]
+    plan = evaluate(repo, ARCHIVE_OLD_RELEASES, NOW)
+    assert outcome(plan)["amd64"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    assert detail(plan, "amd64").endswith("it stays archived until restored")
+
+
+def test_an_archived_index_whose_manifest_is_unreadable_holds_every_untagged_archived_image() -> None:
+    unreadable = replace(archived(index("idx", [], "v1", days_ago=400), days_ago=100), children_unknown=True)
+    loose = archived(image("loose", days_ago=400), days_ago=200)
+    active = image("old", days_ago=400)
+    policy = rules(archive_rule(1, "untagged", 180), rule(2, "untagged", "sinceImagePushed", 30))
+    held = evaluate([unreadable, loose, active], policy, NOW)
+    assert outcome(held)["loose"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    assert "may be listed by" in detail(held, "loose")
+    assert outcome(held)["old"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)  # ACTIVE: not held
+    # Control: once the index itself is deleted from the archive, what it may list goes with it.
+    policy = rules(archive_rule(1, "any", 90))
+    released = outcome(evaluate([unreadable, loose], policy, NOW))
+    assert released == {
+        "idx": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
+        "loose": (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED),
+    }
+    # And without the unreadable index, the loose image is the archive rule's own.
+    alone = outcome(evaluate([loose], rules(archive_rule(1, "untagged", 180)), NOW))
+    assert alone["loose"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+def test_the_propagate_preview_shows_what_ecr_archives_without_protections() -> None:
+    in_use = Protections(in_use={digest("old"): "ECS task prod/api"})
+    repo = [image("old", days_ago=40)]
+    assert evaluate(repo, ARCHIVE_OLD_UNTAGGED, NOW).archived[0].image.digest == digest("old")
+    assert evaluate(repo, ARCHIVE_OLD_UNTAGGED, NOW, in_use).protected[0].image.digest == digest("old")
