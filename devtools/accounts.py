@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 import boto3
+from moto.backends import get_backend
+from moto.iam.models import get_account_id_from
 
 from devtools.local_ecr import ACCOUNT_ID
 from devtools.workloads import client_in
@@ -124,3 +126,15 @@ class LocalAccounts:
 
     def close(self, account: str) -> None:
         self.organizations.close_account(AccountId=account)
+
+
+def session_secret(access_key: str) -> str | None:
+    """The secret of an access key the local IAM issued (a role session's): what a token it signed for an
+    EKS cluster in that account must be signed with (devtools.kube_api.KubeApiFake.secret_for)."""
+    account = str(get_account_id_from(access_key))
+    issued = get_backend("iam")[account]["aws"].access_keys.get(access_key)
+    return None if issued is None else str(issued.secret_access_key)
+
+
+def account_of_key(access_key: str) -> str:
+    return str(get_account_id_from(access_key))

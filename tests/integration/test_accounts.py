@@ -17,7 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.accounts import LocalAccounts
+from devtools.accounts import LocalAccounts, account_of_key, session_secret
+from devtools.kube_api import KubeApiFake, workload
 from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
@@ -219,6 +220,33 @@ def test_inspector_is_read_where_a_registry_is_cleaned_not_in_consumer_accounts(
     assert [(use["account"], use["used"]) for use in report["inspector"]] == [(A, True)]
     assert local_ecr.strict.count(service="inspector2", account=B) == 0
     assert local_ecr.strict.count(service="inspector2", account=A) == 2  # status, one coverage page
+
+
+def test_an_eks_cluster_in_another_account_is_read_with_that_accounts_role(
+    tmp_path: Path, local_ecr: LocalEcr, accounts: LocalAccounts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same sources in every account: B's clusters, through B's role, with tokens B's role signed
+    (the cluster's access entry names B's member role, not the hub's)."""
+    registry = Seeder(local_ecr)
+    registry.repository("app")
+    used, unused = (registry.image("app", pushed_at=OLD, tags=[t]) for t in ("v1", "v0"))
+    member(accounts, B)
+    cluster = KubeApiFake("prod", secret_for=session_secret).start()
+    try:
+        Workloads(account=B).eks_cluster(cluster)
+        cluster.add("Deployment", workload("Deployment", "payments", "api", [image_uri("app", tag="v1")]))
+
+        code, report = run(capsys, write_config(tmp_path, protect={"consumerAccounts": [B], "eks": "auto"}))
+    finally:
+        cluster.stop()
+
+    assert code == 0, report["inUseSourceFailures"]
+    assert registry.images_left("app") == {used}
+    assert unused not in registry.images_left("app")
+    assert kept(report, "app")[used] == f"in use by EKS prod/payments Deployment api in account {B}"
+    assert cluster.signers
+    assert {account_of_key(key) for key in cluster.signers} == {B}
+    assert local_ecr.strict.count("GET /clusters/prod", service="eks", account=B) == 1  # DescribeCluster
 
 
 def test_the_text_report_names_the_unreachable_account(
