@@ -812,10 +812,10 @@ class StrictEcr:
         key = _access_key(environ)
         if key is None:
             return ACCOUNT_ID
-        with self._lock:
-            if key not in self._key_accounts:
-                self._key_accounts[key] = str(get_account_id_from(key))
-            return self._key_accounts[key]
+        known = self._key_accounts.get(key)  # a dict read needs no lock; a miss is looked up once
+        if known is None:
+            known = self._key_accounts[key] = str(get_account_id_from(key))
+        return known
 
     def _sts_assume_role(
         self, environ: dict[str, Any], form: dict[str, str], start_response: StartResponse
