@@ -20,7 +20,7 @@ help:
 	@echo "make test      every check: ruff, mypy, unit, integration, CDK synth + cdk-nag + cfn-lint"
 	@echo "make install   only set up .venv and the pinned CDK CLI"
 	@echo "make validate  check ecr-janitor.yaml (CONFIG=path for another file)"
-	@echo "make synth     synthesize the CDK stack offline into cdk.out/"
+	@echo "make synth     synthesize the CDK stacks offline into cdk.out/ (EcrJanitor, EcrJanitorMemberRole)"
 	@echo "make bench     benchmarks: ECR calls against the floor, speed-up, memory (BENCH_ARGS=--help)"
 
 install: $(PY_STAMP) $(NODE_STAMP)
@@ -62,11 +62,13 @@ unit: $(PY_STAMP)
 integration: $(PY_STAMP)
 	$(PY) -m pytest -q tests/integration
 
-# CDK: template tests (cdk-nag runs in every synth), then the real `cdk synth` offline, then cfn-lint on it.
+# CDK: template tests (cdk-nag runs in every synth), then the real `cdk synth` offline, then cfn-lint on both
+# stacks: the janitor, and the member role that other accounts deploy as a StackSet.
 infra: install
 	$(PY) -m pytest -q tests/infra
 	npx cdk synth --no-lookups -q -c config=$(CONFIG)
-	$(VENV)/bin/cfn-lint --config-file infra/cfn-lint.yaml -- cdk.out/EcrJanitor.template.json
+	$(VENV)/bin/cfn-lint --config-file infra/cfn-lint.yaml -- cdk.out/EcrJanitor.template.json \
+		cdk.out/EcrJanitorMemberRole.template.json
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .demo .bench .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """The CDK app: validate the janitor's config, stage the function code with it, build the stack.
 
-    npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC
-    npx cdk deploy -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
-    npx cdk deploy -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=ops@example.com
-    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4   # very large registries: Step Functions fan-out
+    npx cdk synth                          # ecr-janitor.yaml, nightly at 03:00 UTC; both stacks
+    npx cdk deploy EcrJanitor -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
+    npx cdk deploy EcrJanitor -c config=other.yaml -c schedule="cron(30 1 * * ? *)" -c alarmEmail=me@x.org
+    npx cdk deploy EcrJanitor -c fanOut=true -c fanOutConcurrency=4   # very large registries: fan-out
+
+Two stacks: EcrJanitor (the janitor itself) and EcrJanitorMemberRole (the role other accounts give it:
+a plain template for a CloudFormation StackSet, cdk.out/EcrJanitorMemberRole.template.json).
 
 An invalid config or context value stops synth with the same message `python -m ecr_janitor validate`
 prints, and exit code 2, before anything is built. No lookups, no AWS calls: it synthesizes offline.
@@ -24,6 +27,7 @@ from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from ecr_janitor.config import ConfigError, load_config  # noqa: E402
+from infra.member_stack import EcrJanitorMemberRoleStack  # noqa: E402
 from infra.package import stage_function_code  # noqa: E402
 from infra.settings import SettingsError, check_against_config, settings_from_context  # noqa: E402
 from infra.stack import EcrJanitorStack  # noqa: E402
@@ -54,6 +58,7 @@ def main() -> int:
             eks_clusters=settings.eks_clusters,
             vpc=settings.vpc,
         )
+        EcrJanitorMemberRoleStack(app, config=config)
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         try:
             app.synth()

@@ -145,6 +145,10 @@ class KubeApiFake:
     cluster: str
     region: str = "us-east-1"
     secret_key: str = TEST_SECRET_KEY
+    secret_for: Callable[[str], str | None] | None = None
+    """The secret of a token's access key (a role session's, say), instead of `secret_key` for every key."""
+    signers: list[str] = field(default_factory=list)
+    """The access key of every token that was accepted."""
     page_cap: int | None = None
     """Answer at most this many objects a page even when more are asked for (servers may)."""
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -325,7 +329,7 @@ class KubeApiFake:
         try:
             signed_at = dt.datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
             expires = int(params["X-Amz-Expires"])
-            _, date, region, service, terminator = params["X-Amz-Credential"].split("/")
+            access_key, date, region, service, terminator = params["X-Amz-Credential"].split("/")
         except (KeyError, ValueError):
             return "incomplete presigned URL"
         if (region, service, terminator) != (self.region, "sts", "aws4_request") or date != params[
@@ -337,9 +341,12 @@ class KubeApiFake:
         now = self.now()
         if not signed_at - dt.timedelta(minutes=5) <= now <= signed_at + TOKEN_LIFETIME:
             return "expired"
-        expected = sigv4_query_signature(url, {CLUSTER_ID_HEADER: self.cluster}, self.secret_key)
-        if not hmac.compare_digest(expected, params.get("X-Amz-Signature", "")):
+        secret = self.secret_for(access_key) if self.secret_for else self.secret_key
+        expected = sigv4_query_signature(url, {CLUSTER_ID_HEADER: self.cluster}, secret or "")
+        if secret is None or not hmac.compare_digest(expected, params.get("X-Amz-Signature", "")):
             return f"the signature does not cover {CLUSTER_ID_HEADER}: {self.cluster}"
+        with self._lock:
+            self.signers.append(access_key)
         return ""
 
 

@@ -24,14 +24,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.iam.models import get_account_id_from
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from ecr_janitor.core.model import INDEX_MEDIA_TYPES
+from ecr_janitor.core.model import INDEX_MEDIA_TYPES, registry_key
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -45,11 +47,20 @@ MAX_SERVICE_REVISIONS = 20
 MAX_DESCRIBE_JOBS = 100
 INSPECTOR_MAX_PAGE = 200
 INSPECTOR_DEFAULT_PAGE = 100
+"""ListCoverage's default page size is not documented; the janitor always asks for the maximum."""
 IDLE_CONNECTION_SECONDS = 60
 """A kept-alive connection left idle this long is closed, so that idle clients don't hold server threads."""
-"""ListCoverage's default page size is not documented; the janitor always asks for the maximum."""
 _LAMBDA_GET_FUNCTION = re.compile(r"^/2015-03-31/functions/[^/]+$")
 _SCOPE_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
+_KEY_IN_AUTH = re.compile(r"Credential=([^/]+)/")
+_ACCOUNT = "local_ecr.account"
+"""Where __call__ leaves the request's account in the WSGI environ for the handlers."""
+QUERY_SERVICES = ("sts",)
+"""Services whose operation is the form's Action (the query protocol), not an X-Amz-Target."""
+ORGANIZATIONS_TARGET_PREFIX = "AWSOrganizationsV20161128."
+ORGANIZATIONS_MAX_PAGE = 20
+ORGANIZATIONS_DEFAULT_PAGE = 10
+"""Organizations' default page size is not documented (at most 20); small, so that paging is exercised."""
 
 StartResponse = Callable[..., Any]
 Payload = dict[str, Any]
@@ -79,11 +90,15 @@ class Fault:
     repository: str | None = None
     service: str = "ecr"
     region: str | None = None
+    account: str | None = None
+    """Only calls made with this account's credentials."""
 
     def matches(self, call: Call) -> bool:
         if self.times == 0 or call.service != self.service or self.operation not in ("*", call.operation):
             return False
         if self.region is not None and call.region != self.region:
+            return False
+        if self.account is not None and call.account != self.account:
             return False
         return self.repository is None or _repository_of(call.body) == self.repository
 
@@ -94,6 +109,8 @@ class Call:
     region: str
     body: Payload
     service: str = "ecr"
+    account: str = ACCOUNT_ID
+    """The account the call's credentials belong to (moto's default unless a role session's)."""
 
 
 @dataclass
@@ -153,6 +170,10 @@ class StrictEcr:
     """Region -> Inspector's ECR scanning status for the account; DISABLED when not set."""
     inspector_coverage: dict[str, list[Payload]] = field(default_factory=dict)
     """Region -> ListCoverage's coveredResources."""
+    # Every "region" key above is `scope(account, region)`: the region for moto's default account, and
+    # `<account>/<region>` for any other, so that each account's registry and workloads stay its own.
+    _key_accounts: dict[str, str] = field(default_factory=dict)
+    """Access key -> the account it belongs to (moto's lookup, remembered)."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
@@ -169,6 +190,7 @@ class StrictEcr:
             self.referenced_child_archive_requests = 0
             self.referenced_child_requests = 0
             self.lifecycle_policies.clear()
+            self._key_accounts.clear()
             for state in (
                 self.service_revisions,
                 self.revisions,
@@ -180,23 +202,33 @@ class StrictEcr:
             ):
                 state.clear()
 
-    def count(self, operation: str | None = None, service: str = "ecr") -> int:
+    def count(self, operation: str | None = None, service: str = "ecr", account: str | None = None) -> int:
         with self._lock:
-            return sum(1 for c in self.calls if c.service == service and operation in (None, c.operation))
+            return sum(
+                1
+                for c in self.calls
+                if c.service == service and operation in (None, c.operation) and account in (None, c.account)
+            )
 
-    def operations(self, service: str = "ecr") -> Counter[str]:
+    def operations(self, service: str = "ecr", account: str | None = None) -> Counter[str]:
         with self._lock:
-            return Counter(c.operation for c in self.calls if c.service == service)
+            return Counter(
+                c.operation for c in self.calls if c.service == service and account in (None, c.account)
+            )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         scope = _SCOPE_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
         region, service = scope.groups() if scope else ("us-east-1", "")
+        account = environ[_ACCOUNT] = self._account_of(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if service != "ecr" or not target.startswith(ECR_TARGET_PREFIX):
+            form = _form(environ) if service in QUERY_SERVICES else {}
             operation = (
-                target.rsplit(".", 1)[-1] if target else f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
+                form.get("Action")
+                or target.rsplit(".", 1)[-1]
+                or f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
             )
-            call = Call(operation, region, {}, service)
+            call = Call(operation, region, {}, service, account)
             with self._lock:
                 self.calls.append(call)
                 fault = next((f for f in self.faults if f.matches(call)), None)
@@ -208,6 +240,8 @@ class StrictEcr:
                 )
             if target == ECS_TARGET_PREFIX + "ListTaskDefinitions":
                 return self._ecs_list_task_definitions(environ, start_response)
+            if service == "sts" and operation == "AssumeRole":
+                return self._sts_assume_role(environ, form, start_response)
             beyond_moto = self._beyond_moto(service, target, environ)
             if beyond_moto is not None:
                 return self._serve_beyond_moto(beyond_moto, environ, region, start_response)
@@ -220,7 +254,7 @@ class StrictEcr:
             time.sleep(self.latency_seconds)
         try:
             with self._lock:
-                call = Call(operation, region, body)
+                call = Call(operation, region, body, account=account)
                 self.calls.append(call)
                 self._raise_injected_fault(call)
                 handler = getattr(self, f"_op_{operation}", None)
@@ -240,15 +274,15 @@ class StrictEcr:
         if body.get("repositoryNames"):
             return self._call_moto(environ, body)
         # Straight from the backend, like DescribeImages below: moto's serializer is the slow part.
-        repositories = get_backend("ecr")[ACCOUNT_ID][region].repositories.values()
+        repositories = get_backend("ecr")[_account(environ)][region].repositories.values()
         return _paginate(
             {"repositories": [_repository_detail(r) for r in repositories]}, "repositories", body
         )
 
     def _op_ListTagsForResource(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
         name = _repository_of(body) or ""
-        repository = self.repository(region, name)
-        backend = get_backend("ecr")[ACCOUNT_ID][region]
+        repository = self.repository(region, name, _account(environ))
+        backend = get_backend("ecr")[_account(environ)][region]
         return {"tags": backend.tagger.list_tags_for_resource(repository.arn)["tags"]}
 
     def _op_DescribeImages(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
@@ -256,15 +290,16 @@ class StrictEcr:
         wanted_status = _status_filter(body)
         if body.get("imageIds"):
             answer = self._call_moto(environ, _without(body, "filter"))
-            self._require_status(region, answer["imageDetails"], wanted_status)
+            self._require_status(_scope(environ, region), answer["imageDetails"], wanted_status)
         else:
             # Listed straight from moto's backend: moto's own serializer costs ~0.5 ms an image of
             # server CPU, which would make the fake, not the janitor, the bottleneck of a benchmark.
             name = body["repositoryName"]
-            answer = {"imageDetails": [_image_detail(name, i) for i in self.repository(region, name).images]}
+            repository = self.repository(region, name, _account(environ))
+            answer = {"imageDetails": [_image_detail(repository, i) for i in repository.images]}
         details = _filter_tag_status(answer["imageDetails"], body, lambda d: d.get("imageTags"))
         for detail in details:
-            key = (region, detail["repositoryName"], detail["imageDigest"])
+            key = (_scope(environ, region), detail["repositoryName"], detail["imageDigest"])
             if key in self.pull_times:
                 detail["lastRecordedPullTime"] = self.pull_times[key].timestamp()
             if key in self.subjects:
@@ -283,7 +318,8 @@ class StrictEcr:
         answer["imageIds"] = [
             i
             for i in _filter_tag_status(answer["imageIds"], body, lambda i: i.get("imageTag"))
-            if wanted_status in ("ANY", self.image_status((region, body["repositoryName"], i["imageDigest"])))
+            if wanted_status
+            in ("ANY", self.image_status((_scope(environ, region), body["repositoryName"], i["imageDigest"])))
         ]
         return _paginate(answer, "imageIds", body)
 
@@ -295,7 +331,7 @@ class StrictEcr:
                 f"1 validation error detected: Value at 'imageIds' failed to satisfy constraint: "
                 f"Member must have length between 1 and {MAX_BATCH_IDS} (got {len(ids)})",
             )
-        repository = self.repository(region, body["repositoryName"])
+        repository = self.repository(region, body["repositoryName"], _account(environ))
         # ECR may refuse to delete a manifest an index still lists (moto never does); refuse always, even
         # when the index is in the same call, so that a test catches the janitor ever asking.
         listed = {
@@ -319,7 +355,9 @@ class StrictEcr:
         elif allowed:  # by digest, which is all the janitor asks: done here, moto's serializer is slow
             doomed = {i.get("imageDigest") for i in allowed}
             present_before = {image.get_image_digest() for image in repository.images}
-            self._forget_deleted(region, body["repositoryName"], {str(d) for d in doomed & present_before})
+            self._forget_deleted(
+                _scope(environ, region), body["repositoryName"], {str(d) for d in doomed & present_before}
+            )
             repository.images = [i for i in repository.images if i.get_image_digest() not in doomed]
             for image_id in allowed:
                 digest = image_id.get("imageDigest")
@@ -350,7 +388,7 @@ class StrictEcr:
     # moto's lifecycle-policy validator rejects what ECR accepts (transition, sinceImagePulled, storageClass).
     def _op_PutLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
         name = body["repositoryName"]
-        self.repository(region, name)
+        self.repository(region, name, _account(environ))
         text = body.get("lifecyclePolicyText", "")
         if not MIN_POLICY_TEXT <= len(text) <= MAX_POLICY_TEXT:
             raise EcrError(
@@ -374,28 +412,28 @@ class StrictEcr:
                     "InvalidParameterException",
                     f"archived images can't be expired before {MIN_ARCHIVE_DAYS} days in archive",
                 )
-        self.lifecycle_policies[(region, name)] = text
-        return {"registryId": ACCOUNT_ID, "repositoryName": name, "lifecyclePolicyText": text}
+        self.lifecycle_policies[(_scope(environ, region), name)] = text
+        return {"registryId": _account(environ), "repositoryName": name, "lifecyclePolicyText": text}
 
     def _op_GetLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
-        name = body["repositoryName"]
-        self.repository(region, name)
-        if (region, name) not in self.lifecycle_policies:
+        name, where = body["repositoryName"], _scope(environ, region)
+        self.repository(region, name, _account(environ))
+        if (where, name) not in self.lifecycle_policies:
             raise EcrError(
                 "LifecyclePolicyNotFoundException",
                 f"Lifecycle policy does not exist for the repository with name '{name}' "
-                f"in the registry with id '{ACCOUNT_ID}'",
+                f"in the registry with id '{_account(environ)}'",
             )
         return {
-            "registryId": ACCOUNT_ID,
+            "registryId": _account(environ),
             "repositoryName": name,
-            "lifecyclePolicyText": self.lifecycle_policies[(region, name)],
+            "lifecyclePolicyText": self.lifecycle_policies[(where, name)],
             "lastEvaluatedAt": time.time(),
         }
 
     def _op_DeleteLifecyclePolicy(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
         answer = self._op_GetLifecyclePolicy(environ, region, body)
-        del self.lifecycle_policies[(region, body["repositoryName"])]
+        del self.lifecycle_policies[(_scope(environ, region), body["repositoryName"])]
         return answer
 
     def _op_BatchGetImage(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
@@ -409,7 +447,7 @@ class StrictEcr:
             i
             for i in ids
             if i.get("imageDigest") not in self.unreadable_manifests
-            and self.image_status((region, name, i.get("imageDigest", ""))) == "ACTIVE"
+            and self.image_status((_scope(environ, region), name, i.get("imageDigest", ""))) == "ACTIVE"
         ]
         answer: Payload = {"images": [], "failures": []}
         if readable:
@@ -421,7 +459,7 @@ class StrictEcr:
             {
                 "imageId": i,
                 "failureCode": "ImageNotFound",
-                "failureReason": _not_found_reason(self, region, name, i),
+                "failureReason": _not_found_reason(self, _scope(environ, region), name, i),
             }
             for i in ids
             if i.get("imageDigest") not in found
@@ -476,8 +514,8 @@ class StrictEcr:
                 )
 
     def _op_UpdateImageStorageClass(self, environ: dict[str, Any], region: str, body: Payload) -> Payload:
-        name = body["repositoryName"]
-        repository = self.repository(region, name)
+        name, where = body["repositoryName"], _scope(environ, region)
+        repository = self.repository(region, name, _account(environ))
         image_id: Payload = body.get("imageId") or {}
         target = body.get("targetStorageClass")
         if target not in ("STANDARD", "ARCHIVE"):
@@ -501,19 +539,19 @@ class StrictEcr:
             raise EcrError(
                 "ImageNotFoundException",
                 f"The image with imageId {json.dumps(image_id)} does not exist within the repository with "
-                f"name '{name}' in the registry with id '{ACCOUNT_ID}'",
+                f"name '{name}' in the registry with id '{_account(environ)}'",
             )
         digest = image.get_image_digest()
         if digest in self.refused_storage_updates:
             code, message = self.refused_storage_updates[digest]
             raise EcrError(code, message)
-        key = (region, name, digest)
+        key = (where, name, digest)
         status = self.image_status(key)
         if target == "ARCHIVE" and status == "ACTIVE":
             if any(
                 digest in _listed_by(i)
                 for i in repository.images
-                if self.image_status((region, name, i.get_image_digest())) == "ACTIVE"
+                if self.image_status((where, name, i.get_image_digest())) == "ACTIVE"
             ):
                 self.referenced_child_archive_requests += 1
                 raise EcrError(
@@ -534,7 +572,7 @@ class StrictEcr:
         if image_id.get("imageTag"):
             answered["imageTag"] = image_id["imageTag"]
         return {
-            "registryId": ACCOUNT_ID,
+            "registryId": _account(environ),
             "repositoryName": name,
             "imageId": answered,
             "imageStatus": self.image_status(key),
@@ -544,14 +582,14 @@ class StrictEcr:
         """Pushing an archived image again restores it (ECR user guide): ACTIVE at once."""
         manifest = str(body.get("imageManifest", ""))
         digest = body.get("imageDigest") or "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
-        state = self.storage.get((region, body["repositoryName"], digest))
+        state = self.storage.get((_scope(environ, region), body["repositoryName"], digest))
         if state is None or state.status == "ACTIVE":
             return self._call_moto(environ, body)
         state.status, state.last_activated_at = "ACTIVE", self.clock()
         image_id = {"imageDigest": digest, **({"imageTag": body["imageTag"]} if body.get("imageTag") else {})}
         return {
             "image": {
-                "registryId": ACCOUNT_ID,
+                "registryId": _account(environ),
                 "repositoryName": body["repositoryName"],
                 "imageId": image_id,
                 "imageManifest": manifest,
@@ -590,6 +628,12 @@ class StrictEcr:
     # (moto answers no account) and ECR coverage (moto has no ListCoverage), paginated.
 
     def _beyond_moto(self, service: str, target: str, environ: dict[str, Any]) -> BeyondMoto | None:
+        if service == "organizations" and target.removeprefix(ORGANIZATIONS_TARGET_PREFIX) in (
+            "ListAccounts",
+            "ListAccountsForParent",
+            "ListOrganizationalUnitsForParent",
+        ):
+            return self._organizations_page
         if service == "ecs":
             return {
                 ECS_TARGET_PREFIX + "DescribeServices": self._ecs_describe_services,
@@ -690,13 +734,13 @@ class StrictEcr:
         return answer
 
     def _batch_describe_job_queues(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
-        names = self.job_queues.get(region, [])
+        names = self.job_queues.get(_scope(environ, region), [])
         return _paginate(
             {
                 "jobQueues": [
                     {
                         "jobQueueName": name,
-                        "jobQueueArn": f"arn:aws:batch:{region}:{ACCOUNT_ID}:job-queue/{name}",
+                        "jobQueueArn": f"arn:aws:batch:{region}:{_account(environ)}:job-queue/{name}",
                         "state": "ENABLED",
                         "status": "VALID",
                         "priority": 1,
@@ -717,7 +761,7 @@ class StrictEcr:
         name = queue.rsplit("/", 1)[-1]
         summaries = [
             {"jobId": job["jobId"], "jobName": job["jobName"], "status": job["status"]}
-            for job in self.jobs.get(region, [])
+            for job in self.jobs.get(_scope(environ, region), [])
             if job["jobQueue"] == name and job["status"] == status
         ]
         return _paginate({"jobSummaryList": summaries}, "jobSummaryList", body)
@@ -726,17 +770,17 @@ class StrictEcr:
         ids: list[str] = body.get("jobs", [])
         if len(ids) > MAX_DESCRIBE_JOBS:
             raise EcrError("ClientException", f"jobs can hold at most {MAX_DESCRIBE_JOBS} job IDs")
-        return {"jobs": [job for job in self.jobs.get(region, []) if job["jobId"] in ids]}
+        return {"jobs": [job for job in self.jobs.get(_scope(environ, region), []) if job["jobId"] in ids]}
 
     def _inspector_account_status(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
         def state(status: str) -> Payload:
             return {"status": status, "errorCode": "ALREADY_ENABLED", "errorMessage": ""}
 
-        ecr = self.inspector_ecr_status.get(region, "DISABLED")
+        ecr = self.inspector_ecr_status.get(_scope(environ, region), "DISABLED")
         return {
             "accounts": [
                 {
-                    "accountId": ACCOUNT_ID,
+                    "accountId": _account(environ),
                     "state": state("ENABLED" if ecr == "ENABLED" else "DISABLED"),
                     "resourceState": {"ec2": state("DISABLED"), "ecr": state(ecr)},
                 }
@@ -748,7 +792,7 @@ class StrictEcr:
         size = body.get("maxResults", INSPECTOR_DEFAULT_PAGE)
         if not 1 <= int(size) <= INSPECTOR_MAX_PAGE:
             raise EcrError("ValidationException", f"maxResults must be between 1 and {INSPECTOR_MAX_PAGE}")
-        covered = self.inspector_coverage.get(region, [])
+        covered = self.inspector_coverage.get(_scope(environ, region), [])
         for name, filters in (body.get("filterCriteria") or {}).items():
             if name != "resourceType":
                 raise EcrError(
@@ -759,14 +803,83 @@ class StrictEcr:
                 covered = [c for c in covered if (c["resourceType"] == f["value"]) == keep]
         return _paginate({"coveredResources": covered}, "coveredResources", {**body, "maxResults": size})
 
+    # -- accounts: whose credentials a request carries, and an STS that refuses what AWS refuses -------
+    # moto answers every request in the account of its credentials (or of an `x-moto-account-id`
+    # header), so a role session in account B reads B's registry and workloads; but moto grants any
+    # AssumeRole. Here AssumeRole needs the role to exist in its account and its trust policy to name the
+    # caller (account root, role or user) with the external id it asks for.
+
+    def _account_of(self, environ: dict[str, Any]) -> str:
+        header = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        if header:
+            return str(header)
+        key = _access_key(environ)
+        if key is None:
+            return ACCOUNT_ID
+        known = self._key_accounts.get(key)  # a dict read needs no lock; a miss is looked up once
+        if known is None:
+            known = self._key_accounts[key] = str(get_account_id_from(key))
+        return known
+
+    def _sts_assume_role(
+        self, environ: dict[str, Any], form: dict[str, str], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        try:
+            with self._lock:
+                self._check_trust(environ, form.get("RoleArn", ""), form.get("ExternalId"))
+        except EcrError as error:
+            return _respond_error(start_response, "sts", error)
+        return self.app(environ, start_response)
+
+    def _check_trust(self, environ: dict[str, Any], arn: str, external_id: str | None) -> None:
+        caller_account = _account(environ)
+        auth = _SCOPE_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region = auth.group(1) if auth else "us-east-1"
+        _, caller, _ = get_backend("sts")[caller_account]["aws"].get_caller_identity(
+            _access_key(environ) or "", region
+        )
+        denied = EcrError(
+            "AccessDenied",
+            f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {arn}",
+            403,
+        )
+        match = re.fullmatch(r"arn:([a-z-]+):iam::(\d{12}):role/.+", arn)
+        if match is None:
+            raise denied
+        try:
+            role = get_backend("iam")[match.group(2)][match.group(1)].get_role_by_arn(arn)
+        except Exception as error:  # moto's NotFoundException: AWS answers AccessDenied, saying no more
+            raise denied from error
+        if not _trust_allows(
+            json.loads(role.assume_role_policy_document), caller, caller_account, external_id
+        ):
+            raise denied
+
+    def _organizations_page(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        """ListAccounts, ListAccountsForParent, ListOrganizationalUnitsForParent: at most 20 a page (moto
+        returns 100 and takes any MaxResults), and accounts without `Status`, which AWS retires on
+        9 September 2026 (`State` replaces it)."""
+        size = body.get("MaxResults", ORGANIZATIONS_DEFAULT_PAGE)
+        if not 1 <= int(size) <= ORGANIZATIONS_MAX_PAGE:
+            raise EcrError(
+                "InvalidInputException", f"MaxResults must be between 1 and {ORGANIZATIONS_MAX_PAGE}"
+            )
+        answer = self._call_moto(environ, {**_without(body, "NextToken"), "MaxResults": 1000})
+        key = "OrganizationalUnits" if "OrganizationalUnits" in answer else "Accounts"
+        for account in answer.get("Accounts", []):
+            account.pop("Status", None)
+        return _paginate(
+            answer, key, {**body, "MaxResults": size}, size_key="MaxResults", token_key="NextToken"
+        )
+
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def repository(self, region: str, name: str) -> Any:
-        repositories = get_backend("ecr")[ACCOUNT_ID][region].repositories
+    def repository(self, region: str, name: str, account: str = ACCOUNT_ID) -> Any:
+        repositories = get_backend("ecr")[account][region].repositories
         if name not in repositories:
             raise EcrError(
                 "RepositoryNotFoundException",
-                f"The repository with name '{name}' does not exist in the registry with id '{ACCOUNT_ID}'",
+                f"The repository with name '{name}' does not exist in the registry with id '{account}'",
             )
         return repositories[name]
 
@@ -808,6 +921,84 @@ class StrictEcr:
         return captured["status"], headers, content
 
 
+def scope(account: str, region: str) -> str:
+    """The key of an account's per-region state in StrictEcr: the janitor's own registry_key, with moto's
+    default account standing for "the credentials' own"."""
+    return registry_key(None if account == ACCOUNT_ID else account, region)
+
+
+def _account(environ: dict[str, Any]) -> str:
+    return str(environ.get(_ACCOUNT, ACCOUNT_ID))
+
+
+def _scope(environ: dict[str, Any], region: str) -> str:
+    return scope(_account(environ), region)
+
+
+def _access_key(environ: dict[str, Any]) -> str | None:
+    match = _KEY_IN_AUTH.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else None
+
+
+def _form(environ: dict[str, Any]) -> dict[str, str]:
+    """A query-protocol request's form (first value of each field); the body stays readable."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+
+
+def _trust_allows(document: Payload, caller: str, caller_account: str, external_id: str | None) -> bool:
+    """IAM's trust-policy evaluation, as far as the janitor's roles need it: an explicit Deny wins, else
+    an Allow of sts:AssumeRole whose principal names the caller and whose conditions hold."""
+    statements = document.get("Statement", [])
+    allowed = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        if not {"sts:AssumeRole", "sts:*", "*"} & set(actions if isinstance(actions, list) else [actions]):
+            continue
+        if not _names(statement.get("Principal"), caller, caller_account):
+            continue
+        if not _conditions_hold(statement.get("Condition", {}), external_id):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _names(principal: Any, caller: str, caller_account: str) -> bool:
+    """Whether a trust policy's Principal names the caller: `*`, its account (id or root ARN), its role
+    (any session of it) or its user."""
+    if principal == "*":
+        return True
+    named = principal.get("AWS", []) if isinstance(principal, dict) else []
+    for entry in named if isinstance(named, list) else [named]:
+        if entry in ("*", caller_account, caller):
+            return True
+        match = re.fullmatch(r"arn:([a-z-]+):iam::(\d{12}):(root|role/(?:.*/)?([^/]+))", str(entry))
+        if match is None or match.group(2) != caller_account:
+            continue
+        partition, account, resource, role = match.groups()
+        if resource == "root" or caller.startswith(f"arn:{partition}:sts::{account}:assumed-role/{role}/"):
+            return True
+    return False
+
+
+def _conditions_hold(conditions: Payload, external_id: str | None) -> bool:
+    for operator, entries in conditions.items():
+        for key, values in entries.items():
+            if operator != "StringEquals" or key.lower() != "sts:externalid":
+                raise EcrError(
+                    "InvalidParameterValue",
+                    "the local STS evaluates only StringEquals sts:ExternalId in a trust policy, "
+                    f"not {operator} {key}",
+                )
+            if external_id not in (values if isinstance(values, list) else [values]):
+                return False
+    return True
+
+
 def _repository_detail(repository: Any) -> Payload:
     return {
         "repositoryArn": repository.arn,
@@ -819,11 +1010,11 @@ def _repository_detail(repository: Any) -> Payload:
     }
 
 
-def _image_detail(repository: str, image: Any) -> Payload:
+def _image_detail(repository: Any, image: Any) -> Payload:
     """DescribeImages' imageDetails entry for a moto image, with the fields ECR returns."""
     detail: Payload = {
-        "registryId": ACCOUNT_ID,
-        "repositoryName": repository,
+        "registryId": repository.registry_id,
+        "repositoryName": repository.name,
         "imageDigest": image.get_image_digest(),
         "imagePushedAt": image.image_pushed_at,
         "imageManifestMediaType": image.image_manifest_media_type,
@@ -895,17 +1086,19 @@ def _filter_tag_status(
     return items
 
 
-def _paginate(answer: Payload, key: str, body: Payload) -> Payload:
+def _paginate(
+    answer: Payload, key: str, body: Payload, *, size_key: str = "maxResults", token_key: str = "nextToken"
+) -> Payload:
     items: list[Payload] = answer.get(key, [])
     explicit = body.get("repositoryNames") or body.get("imageIds")
     if explicit:
         return answer
-    size = int(body.get("maxResults") or DEFAULT_PAGE_SIZE)
-    start = _decode_token(body["nextToken"]) if "nextToken" in body else 0
+    size = int(body.get(size_key) or DEFAULT_PAGE_SIZE)
+    start = _decode_token(body[token_key]) if token_key in body else 0
     page = {**answer, key: items[start : start + size]}
-    page.pop("nextToken", None)
+    page.pop(token_key, None)
     if start + size < len(items):
-        page["nextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        page[token_key] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
     return page
 
 
@@ -918,6 +1111,15 @@ def _decode_token(token: str) -> int:
 
 def _respond_error(start_response: StartResponse, service: str, error: EcrError) -> list[bytes]:
     reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(error.status, "Error")
+    if service in QUERY_SERVICES:
+        content = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{error.code}</Code>"
+            f"<Message>{error.message}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+        ).encode()
+        start_response(
+            f"{error.status} {reason}", [("Content-Type", "text/xml"), ("Content-Length", str(len(content)))]
+        )
+        return [content]
     if service == "s3":
         content = (
             f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{error.code}</Code>"
@@ -1055,23 +1257,33 @@ class LocalEcr:
         moto_api_backend.reset()
         self.strict.reset()
 
-    def backdate(self, region: str, repository: str, digest: str, pushed_at: datetime) -> None:
+    def backdate(
+        self, region: str, repository: str, digest: str, pushed_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
         """Set an image's push time; moto stamps every push with 'now'."""
-        for image in self.strict.repository(region, repository).images:
+        for image in self.strict.repository(region, repository, account).images:
             if image.get_image_digest() == digest:
                 image.image_pushed_at = int(pushed_at.timestamp())
                 return
         raise KeyError(f"{repository}@{digest} not in {region}")
 
-    def record_pull(self, region: str, repository: str, digest: str, pulled_at: datetime) -> None:
-        self.strict.pull_times[(region, repository, digest)] = pulled_at
+    def record_pull(
+        self, region: str, repository: str, digest: str, pulled_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
+        self.strict.pull_times[(scope(account, region), repository, digest)] = pulled_at
 
-    def archive(self, region: str, repository: str, digest: str, archived_at: datetime) -> None:
+    def archive(
+        self, region: str, repository: str, digest: str, archived_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
         """Put an image in the archive class as of `archived_at`, as if ECR had archived it then."""
-        self.strict.repository(region, repository)
-        self.strict.storage[(region, repository, digest)] = StorageClass("ARCHIVED", archived_at)
+        self.strict.repository(region, repository, account)
+        self.strict.storage[(scope(account, region), repository, digest)] = StorageClass(
+            "ARCHIVED", archived_at
+        )
 
-    def restored(self, region: str, repository: str, digest: str, activated_at: datetime) -> None:
+    def restored(
+        self, region: str, repository: str, digest: str, activated_at: datetime, account: str = ACCOUNT_ID
+    ) -> None:
         """Mark an image ACTIVE again, restored from the archive at `activated_at`."""
-        state = self.strict.storage.setdefault((region, repository, digest), StorageClass())
+        state = self.strict.storage.setdefault((scope(account, region), repository, digest), StorageClass())
         state.status, state.last_activated_at = "ACTIVE", activated_at

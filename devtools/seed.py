@@ -14,7 +14,7 @@ from typing import Any
 
 from moto.backends import get_backend
 
-from devtools.local_ecr import ACCOUNT_ID, LocalEcr
+from devtools.local_ecr import ACCOUNT_ID, LocalEcr, scope
 
 IMAGE_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -25,14 +25,17 @@ def digest_of(text: str) -> str:
 
 
 class Seeder:
-    def __init__(self, ecr: LocalEcr, region: str = "us-east-1") -> None:
+    """One account's registry (moto's default unless `account` says otherwise) in one region."""
+
+    def __init__(self, ecr: LocalEcr, region: str = "us-east-1", account: str = ACCOUNT_ID) -> None:
         self.ecr = ecr
         self.region = region
+        self.account = account
         self._count = 0
 
     @property
     def backend(self) -> Any:
-        return get_backend("ecr")[ACCOUNT_ID][self.region]
+        return get_backend("ecr")[self.account][self.region]
 
     def repository(self, name: str, tags: dict[str, str] | None = None) -> str:
         repo = self.backend.create_repository(
@@ -56,7 +59,7 @@ class Seeder:
     ) -> str:
         """Push one image with its tags; returns its digest."""
         self._count += 1
-        layer = digest_of(f"{self.region}/{repository}/{self._count}")
+        layer = digest_of(f"{scope(self.account, self.region)}/{repository}/{self._count}")
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
@@ -79,9 +82,9 @@ class Seeder:
         tag_list: list[str | None] = [*tags] or [None]
         for tag in tag_list:
             self.backend.put_image(repository, manifest, tag, IMAGE_MANIFEST, digest)
-        self.ecr.backdate(self.region, repository, digest, pushed_at)
+        self.ecr.backdate(self.region, repository, digest, pushed_at, self.account)
         if pulled_at is not None:
-            self.ecr.record_pull(self.region, repository, digest, pulled_at)
+            self.ecr.record_pull(self.region, repository, digest, pulled_at, self.account)
         return digest
 
     def index(
@@ -102,7 +105,7 @@ class Seeder:
         tag_list: list[str | None] = [*tags] or [None]
         for tag in tag_list:
             self.backend.put_image(repository, manifest, tag, OCI_INDEX, digest)
-        self.ecr.backdate(self.region, repository, digest, pushed_at)
+        self.ecr.backdate(self.region, repository, digest, pushed_at, self.account)
         return digest
 
     def multi_arch(
@@ -123,7 +126,7 @@ class Seeder:
     def referrer(self, repository: str, subject: str, *, pushed_at: datetime) -> str:
         """An untagged OCI referrer whose subject ECR reports as subjectManifestDigest."""
         digest = self.image(repository, pushed_at=pushed_at, size_bytes=700)
-        self.ecr.strict.subjects[(self.region, repository, digest)] = subject
+        self.ecr.strict.subjects[(scope(self.account, self.region), repository, digest)] = subject
         return digest
 
     def images_left(self, repository: str) -> set[str]:

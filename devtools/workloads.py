@@ -11,13 +11,18 @@ import boto3
 from moto.backends import get_backend
 
 from devtools.kube_api import KubeApiFake
-from devtools.local_ecr import ACCOUNT_ID, StrictEcr
+from devtools.local_ecr import ACCOUNT_ID, StrictEcr, scope
 
 
 def image_uri(
-    repository: str, *, tag: str | None = None, digest: str | None = None, region: str = "us-east-1"
+    repository: str,
+    *,
+    tag: str | None = None,
+    digest: str | None = None,
+    region: str = "us-east-1",
+    account: str = ACCOUNT_ID,
 ) -> str:
-    uri = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{repository}"
+    uri = f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}"
     if tag:
         uri += f":{tag}"
     if digest:
@@ -25,9 +30,27 @@ def image_uri(
     return uri
 
 
+def client_in(account: str, service: str, region: str = "us-east-1") -> Any:
+    """A client that acts in `account` of the local AWS (moto's `x-moto-account-id` header), whatever
+    its credentials: how tests set up other accounts without assuming a role there."""
+    client = boto3.client(service, region_name=region)
+    if account != ACCOUNT_ID:
+
+        def in_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        client.meta.events.register("before-sign", in_account)
+    return client
+
+
 class Workloads:
-    def __init__(self, region: str = "us-east-1", strict: StrictEcr | None = None) -> None:
+    """Workloads of one account (moto's default unless `account` says otherwise) in one region."""
+
+    def __init__(
+        self, region: str = "us-east-1", strict: StrictEcr | None = None, account: str = ACCOUNT_ID
+    ) -> None:
         self.region = region
+        self.account = account
         self._clients: dict[str, Any] = {}
         self._role: str | None = None
         self._strict = strict
@@ -36,7 +59,7 @@ class Workloads:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = client_in(self.account, service, self.region)
         return self._clients[service]
 
     # -- ECS ------------------------------------------------------------------------------------------
@@ -52,7 +75,7 @@ class Workloads:
         ecs.create_cluster(clusterName=name)
         ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         instance = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        document = {"instanceId": instance, "region": self.region, "accountId": ACCOUNT_ID}
+        document = {"instanceId": instance, "region": self.region, "accountId": self.account}
         ecs.register_container_instance(cluster=name, instanceIdentityDocument=json.dumps(document))
         return name
 
@@ -123,7 +146,9 @@ class Workloads:
         """A new current revision of a service: (image as the task definition names it, the digest ECS
         resolved it to) per container. Returns the revision ARN."""
         (described,) = self.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
-        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{next(self._ids)}"
+        arn = (
+            f"arn:aws:ecs:{self.region}:{self.account}:service-revision/{cluster}/{service}/{next(self._ids)}"
+        )
         self.strict.service_revisions.setdefault(described["serviceArn"], []).append(arn)
         self.strict.revisions[arn] = [
             {"containerName": f"c{n}", "image": uri, "imageDigest": digest}
@@ -145,17 +170,18 @@ class Workloads:
 
     def batch_job(self, queue: str, name: str, status: str, **properties: Any) -> str:
         """A job in `queue` with `status` and JobDetail fields such as container={"image": ...}."""
-        if queue not in self.strict.job_queues.setdefault(self.region, []):
-            self.strict.job_queues[self.region].append(queue)
+        where = scope(self.account, self.region)
+        if queue not in self.strict.job_queues.setdefault(where, []):
+            self.strict.job_queues[where].append(queue)
         job_id = f"job-{next(self._ids):04d}"
-        self.strict.jobs.setdefault(self.region, []).append(
+        self.strict.jobs.setdefault(where, []).append(
             {
                 "jobId": job_id,
                 "jobName": name,
                 "jobQueue": queue,
                 "status": status,
                 "startedAt": 0,
-                "jobDefinition": f"arn:aws:batch:{self.region}:{ACCOUNT_ID}:job-definition/{name}:1",
+                "jobDefinition": f"arn:aws:batch:{self.region}:{self.account}:job-definition/{name}:1",
                 **properties,
             }
         )
@@ -163,7 +189,7 @@ class Workloads:
 
     def inspector(self, status: str = "ENABLED") -> None:
         """Inspector's ECR scanning status for the account in this region."""
-        self.strict.inspector_ecr_status[self.region] = status
+        self.strict.inspector_ecr_status[scope(self.account, self.region)] = status
 
     def inspector_coverage(
         self, repository: str, digest: str, *, in_use: int = 0, last_in_use: datetime | None = None
@@ -171,11 +197,11 @@ class Workloads:
         image: dict[str, Any] = {"inUseCount": in_use}
         if last_in_use is not None:
             image["lastInUseAt"] = last_in_use.timestamp()
-        self.strict.inspector_coverage.setdefault(self.region, []).append(
+        self.strict.inspector_coverage.setdefault(scope(self.account, self.region), []).append(
             {
                 "resourceType": "AWS_ECR_CONTAINER_IMAGE",
-                "resourceId": f"arn:aws:ecr:{self.region}:{ACCOUNT_ID}:repository/{repository}/{digest}",
-                "accountId": ACCOUNT_ID,
+                "resourceId": f"arn:aws:ecr:{self.region}:{self.account}:repository/{repository}/{digest}",
+                "accountId": self.account,
                 "scanType": "PACKAGE",
                 "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
                 "resourceMetadata": {"ecrRepository": {"name": repository}, "ecrImage": image},
@@ -187,11 +213,11 @@ class Workloads:
     def eks_cluster(self, api: KubeApiFake, *, status: str = "ACTIVE", ca_data: str | None = None) -> None:
         """A cluster in the local EKS (moto) whose endpoint and CA are the fake API server's (moto makes
         both up, and has no way to set them through its API). `ca_data` replaces the CA."""
-        eks = boto3.client("eks", region_name=api.region)
+        eks = client_in(self.account, "eks", api.region)
         eks.create_cluster(
-            name=api.cluster, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/eks-cluster", resourcesVpcConfig={}
+            name=api.cluster, roleArn=f"arn:aws:iam::{self.account}:role/eks-cluster", resourcesVpcConfig={}
         )
-        cluster = get_backend("eks")[ACCOUNT_ID][api.region].clusters[api.cluster]
+        cluster = get_backend("eks")[self.account][api.region].clusters[api.cluster]
         cluster.endpoint = api.endpoint
         cluster.certificate_authority = {"data": ca_data or api.ca_data}
         cluster.status = status

@@ -35,7 +35,7 @@ from ecr_janitor.constants import (
     METRICS_NAMESPACE,
     SERVICE_NAME,
 )
-from infra.permissions import WILDCARD, janitor_statements, vpc_access_statement, write_scopes
+from infra.permissions import WILDCARD, MemberAccess, janitor_statements, vpc_access_statement, write_scopes
 from infra.settings import VpcSettings
 
 HANDLER = "ecr_janitor.handler.handler"
@@ -84,6 +84,12 @@ FAILURE_RETENTION = Duration.days(14)
 """SQS's maximum, so a failed invocation is still there after a long weekend."""
 
 
+ORGANIZATION_LISTINGS = (
+    " With `organization`, also Organizations' account listings (ListAccounts, ListAccountsForParent, "
+    "ListOrganizationalUnitsForParent), read-only."
+)
+
+
 class JanitorFunction(Construct):
     """The function with its own role (no managed policies), log group, tracing and failure queue."""
 
@@ -99,6 +105,7 @@ class JanitorFunction(Construct):
         reserved_concurrency: int = 1,
         eks: Eks | None = None,
         vpc: VpcSettings | None = None,
+        member_access: MemberAccess | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
@@ -119,6 +126,9 @@ class JanitorFunction(Construct):
         for statement in janitor_statements(
             self, regions=regions, targets=targets, image_lists=image_lists, eks=eks
         ):
+            self.role.add_to_policy(statement)
+        # Other accounts (`accounts`, `protect.consumerAccounts`): only through their member role.
+        for statement in member_access.statements() if member_access else ():
             self.role.add_to_policy(statement)
         self.log_group.grant_write(self.role)
 
@@ -192,6 +202,7 @@ class JanitorFunction(Construct):
         )
         if vpc is not None:
             self._place_in_vpc(vpc)
+        organization = member_access is not None and member_access.organization
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
@@ -200,7 +211,8 @@ class JanitorFunction(Construct):
                 "in-use detection needs (ecs:ListClusters, lambda:ListFunctions, eks:ListClusters, "
                 "batch:DescribeJobDefinitions, ...), all read-only. With a VPC (-c vpcSubnets), also the "
                 "network-interface actions Lambda needs to place the function there, as AWS's own "
-                "AWSLambdaVPCAccessExecutionRole grants them. Nothing that changes a registry is on *.",
+                "AWSLambdaVPCAccessExecutionRole grants them. Nothing that changes a registry is on *."
+                + (ORGANIZATION_LISTINGS if organization else ""),
             ),
             *(
                 Acknowledgment(
@@ -208,10 +220,19 @@ class JanitorFunction(Construct):
                     reason="protect.eks is auto: the janitor reads every EKS cluster of the configured "
                     "regions, which it finds at run time, so DescribeCluster (read-only) can't name them.",
                 )
-                for arn in _nag_cluster_arns(regions, eks)
+                for arn in nag_cluster_arns(regions, eks)
             ),
-            *_repository_acknowledgments(regions, targets),
+            *repository_acknowledgments(regions, targets),
         )
+        if member_access is not None and member_access.organization:
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{member_access.role_name}]",
+                    reason="With `organization` the accounts are the organization's ACTIVE ones at run "
+                    "time, unknown at synth: the janitor may assume the member role of that one name in "
+                    "any account. Each member role trusts only this role, and only with the external id.",
+                )
+            )
 
     def _place_in_vpc(self, vpc: VpcSettings) -> None:
         """Subnets and security groups as given (no VPC lookup: synth stays offline), set on the
@@ -241,7 +262,7 @@ WRITE_COVERED_REPOSITORIES = (
 )
 
 
-def _repository_acknowledgments(
+def repository_acknowledgments(
     regions: Sequence[str] | None, targets: Sequence[Target]
 ) -> list[Acknowledgment]:
     """One per wildcard repository ARN of the role, built from the same patterns as the statements."""
@@ -270,7 +291,7 @@ def _nag_repository_arns(regions: Sequence[str] | None, names: Sequence[str]) ->
     ]
 
 
-def _nag_cluster_arns(regions: Sequence[str] | None, eks: Eks | None) -> list[str]:
+def nag_cluster_arns(regions: Sequence[str] | None, eks: Eks | None) -> list[str]:
     """The wildcard cluster ARNs (clusters: auto) as cdk-nag spells them in a finding id."""
     if eks is None or not eks.discover:
         return []

@@ -16,6 +16,9 @@
 - EKS (protect.eks): eks:ListClusters (account-wide by nature) only when clusters are discovered, and
   eks:DescribeCluster on the clusters of the configured regions (the named ones when the config names
   them). What the role may read inside a cluster is granted by the cluster (an access entry), not here.
+- Other accounts (`accounts`, `protect.consumerAccounts`): sts:AssumeRole on their member role only
+  (`MemberAccess`); the member role (infra/member_role.py) gets the same reads and, where it cleans, the
+  same scoped writes and Deny, from the functions here.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from ecr_janitor.config import Eks, Target
+from ecr_janitor.config import Config, Eks, Target
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
 
 ECR_READ_ACTIONS = (
@@ -246,14 +249,12 @@ def image_list_statements(scope: Construct, *, locations: Sequence[str]) -> list
     return statements
 
 
-def janitor_statements(
-    scope: Construct,
-    *,
-    regions: Sequence[str] | None,
-    targets: Sequence[Target],
-    image_lists: Sequence[str] = (),
-    eks: Eks | None = None,
+def registry_statements(
+    scope: Construct, *, regions: Sequence[str] | None, targets: Sequence[Target]
 ) -> list[iam.PolicyStatement]:
+    """Read every repository of the stack's account in `regions`, write only where the targets say, and
+    never to a repository that opted out (in any region): the janitor's own role, and a member role that
+    cleans its account's registry."""
     writes = [
         iam.PolicyStatement(
             sid=write.sid,
@@ -263,8 +264,6 @@ def janitor_statements(
         for write in write_scopes(targets)
     ]
     return [
-        *image_list_statements(scope, locations=image_lists),
-        *eks_statements(scope, regions=regions, eks=eks),
         iam.PolicyStatement(
             sid="ReadRepositories",
             actions=list(ECR_READ_ACTIONS),
@@ -278,5 +277,75 @@ def janitor_statements(
             resources=repository_arns(scope, regions=["*"]),
             conditions={SKIP_CONDITION_OPERATOR: {f"aws:ResourceTag/{SKIP_TAG_KEY}": SKIP_TAG_VALUE}},
         ),
-        iam.PolicyStatement(sid="FindImagesInUse", actions=list(IN_USE_READ_ACTIONS), resources=["*"]),
     ]
+
+
+def in_use_statement() -> iam.PolicyStatement:
+    """What workloads run: read-only, account-wide listings (the janitor's role and every member role)."""
+    return iam.PolicyStatement(sid="FindImagesInUse", actions=list(IN_USE_READ_ACTIONS), resources=["*"])
+
+
+def janitor_statements(
+    scope: Construct,
+    *,
+    regions: Sequence[str] | None,
+    targets: Sequence[Target],
+    image_lists: Sequence[str] = (),
+    eks: Eks | None = None,
+) -> list[iam.PolicyStatement]:
+    return [
+        *image_list_statements(scope, locations=image_lists),
+        *eks_statements(scope, regions=regions, eks=eks),
+        *registry_statements(scope, regions=regions, targets=targets),
+        in_use_statement(),
+    ]
+
+
+# -- other accounts: the member role the janitor assumes in each (infra/member_role.py creates it) -----
+
+ORGANIZATIONS_READ_ACTIONS = (
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
+)
+"""Listing the organization's accounts (`organization` in `accounts` or `protect.consumerAccounts`):
+read-only, and on `*`: the organization's own ARNs hold its id, which the stack can't know offline."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MemberAccess:
+    """Whom the janitor's role may assume: the member role in each listed account, or (organization) in
+    any account, which the member role's trust and external id then narrow to the janitor alone."""
+
+    role_name: str
+    accounts: tuple[str, ...]
+    organization: bool
+
+    @classmethod
+    def of(cls, config: Config) -> MemberAccess | None:
+        if config.access_role is None:
+            return None
+        selections = [s for s in (config.accounts, config.protect.consumer_accounts) if s is not None]
+        return cls(
+            role_name=config.access_role.name,
+            accounts=tuple(sorted({account for s in selections for account in s.ids})),
+            organization=any(s.organization is not None for s in selections),
+        )
+
+    def role_arns(self) -> list[str]:
+        accounts = ["*"] if self.organization else self.accounts
+        return [f"arn:{Aws.PARTITION}:iam::{account}:role/{self.role_name}" for account in accounts]
+
+    def statements(self) -> list[iam.PolicyStatement]:
+        statements = [
+            iam.PolicyStatement(
+                sid="AssumeMemberRoles", actions=["sts:AssumeRole"], resources=self.role_arns()
+            )
+        ]
+        if self.organization:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ListOrganizationAccounts", actions=list(ORGANIZATIONS_READ_ACTIONS), resources=["*"]
+                )
+            )
+        return statements

@@ -1,9 +1,9 @@
 """What a deployment can change without editing code: the CDK context keys, their defaults, their checks.
 
-    npx cdk deploy -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=Europe/Berlin
-    npx cdk deploy -c alarmEmail=me@example.com
-    npx cdk deploy -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
-    npx cdk deploy -c eksClusters=prod,staging -c vpcSubnets=subnet-0a1b2c3d -c vpcSecurityGroups=sg-0a1b2c3d
+    npx cdk deploy EcrJanitor -c config=other.yaml -c schedule="cron(0 3 * * ? *)" -c scheduleTimezone=UTC
+    npx cdk deploy EcrJanitor -c alarmEmail=me@example.com
+    npx cdk deploy EcrJanitor -c fanOut=true -c fanOutConcurrency=4 -c fanOutSliceSize=500
+    npx cdk deploy EcrJanitor -c eksClusters=prod -c vpcSubnets=subnet-0a1b -c vpcSecurityGroups=sg-0a1b
 
 A bad value stops `cdk synth` with one clear line, before anything is built.
 """

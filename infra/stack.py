@@ -15,6 +15,7 @@ from infra.dashboard import JanitorDashboard
 from infra.eks_access import EksAccess
 from infra.fanout import FanOut
 from infra.function import JanitorFunction
+from infra.permissions import MemberAccess
 from infra.schedule import NightlySchedule
 from infra.settings import DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings, VpcSettings
 
@@ -62,6 +63,7 @@ class EcrJanitorStack(Stack):
             reserved_concurrency=1 if fan_out is None else fan_out.concurrency + 1,
             eks=config.protect.eks if config.protect.reads_eks else None,
             vpc=vpc,
+            member_access=MemberAccess.of(config),
         )
         if eks_clusters:
             EksAccess(self, "EksAccess", role=janitor.role, clusters=eks_clusters)
@@ -88,6 +90,8 @@ class EcrJanitorStack(Stack):
         CfnOutput(self, "LogGroupName", value=janitor.log_group.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "FailureQueueUrl", value=janitor.failure_queue.queue_url)
+        # The function's role: the principal of an EKS access entry, and what member accounts trust
+        # (stack EcrJanitorMemberRole's parameter JanitorRoleArn).
         CfnOutput(self, "RoleArn", value=janitor.role.role_arn)
         CfnOutput(
             self,

@@ -14,6 +14,7 @@ class FakeRegistry:
     contents: dict[str, list[Image]] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     delete_calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    account: str | None = None
     archive_calls: list[tuple[str, str]] = field(default_factory=list)
 
     def repositories(self) -> Iterator[Repository]:

@@ -74,7 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _validated(path: str, config: Config) -> str:
     targets = ", ".join(f"[{i}] {t.mode} {t.label}" for i, t in enumerate(config.targets))
     regions = ", ".join(config.regions) if config.regions else "the current region"
-    return f"{path}: valid. dryRun {str(config.dry_run).lower()}; regions: {regions}; targets: {targets}"
+    text = f"{path}: valid. dryRun {str(config.dry_run).lower()}; regions: {regions}; targets: {targets}"
+    if config.accounts is not None:
+        text += f"; registries of: {config.accounts.describe()}"
+    if config.protect.consumer_accounts is not None:
+        text += f"; workloads also read in: {config.protect.consumer_accounts.describe()}"
+    if config.access_role is not None:
+        text += f" (through role {config.access_role.name})"
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:

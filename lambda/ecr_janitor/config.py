@@ -18,12 +18,15 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from ecr_janitor.config_file import ConfigError as ConfigError
 from ecr_janitor.config_file import read_document
+from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, EXTERNAL_ID_PATTERN, ROLE_NAME_PATTERN
 from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
@@ -109,6 +112,103 @@ class Eks(CamelModel):
         return tuple(self.clusters) if isinstance(self.clusters, list) else ()
 
 
+# -- other accounts: whose workloads are read (protect.consumerAccounts), whose registries are cleaned
+# (accounts), and the role the janitor assumes in each (accessRole) --------------------------------------
+
+ORGANIZATION = "organization"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_PARENT_ID = re.compile(r"^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
+"""Organizations' ParentId: a root or an OU (botocore's organizations model)."""
+_ACCESS_ROLE_TEXT = {
+    "name": (re.compile(ROLE_NAME_PATTERN), "an IAM role name has 1 to 64 letters, digits or _+=,.@-"),
+    "external_id": (
+        re.compile(EXTERNAL_ID_PATTERN),
+        "an external id has 2 to 1224 letters, digits or _+=,.@:/-, and no spaces",
+    ),
+}
+"""IAM's RoleName and STS AssumeRole's ExternalId (botocore's sts model), and what to say when wrong."""
+_ACCOUNTS_FORMS = (
+    f"a list of 12-digit account ids, `{ORGANIZATION}`, or `{{{ORGANIZATION}: {{ous: [ou-...]}}}}`"
+)
+
+
+def _account_id(value: object) -> str:
+    """A 12-digit id. YAML reads an unquoted id as a number: that is accepted when it has 12 digits.
+    An id that begins with 0 must be quoted (YAML would drop the zero, or read the number as octal)."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(text, str) and _ACCOUNT_ID.fullmatch(text.strip()):
+        return text.strip()
+    raise ValueError(f"{value!r} is not a 12-digit account id (quote ids that begin with 0: '012345678901')")
+
+
+class OrganizationScope(CamelModel):
+    ous: tuple[StrictStr, ...] = ()
+    """OU ids (or the root, r-...): the accounts under them, nested OUs included; empty: every account."""
+
+    @field_validator("ous")
+    @classmethod
+    def _parent_ids(cls, ous: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [ou for ou in ous if not _PARENT_ID.fullmatch(ou)]
+        if bad:
+            raise ValueError(f"not an OU or root id (ou-xxxx-xxxxxxxx, r-xxxx): {', '.join(bad)}")
+        return ous
+
+
+class AccountSelection(CamelModel):
+    """Accounts as a config lists them: ids, or every ACTIVE account of the organization (under OUs)."""
+
+    ids: tuple[str, ...] = ()
+    organization: OrganizationScope | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, value: object) -> object:
+        if isinstance(value, AccountSelection):
+            return value
+        if value == ORGANIZATION:
+            return {"organization": OrganizationScope()}
+        if isinstance(value, Mapping) and set(value) == {ORGANIZATION}:
+            return {"organization": value[ORGANIZATION] or {}}
+        if isinstance(value, list) and value:
+            ids = [_account_id(item) for item in value]
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"listed twice: {', '.join(twice)}")
+            return {"ids": tuple(ids)}
+        raise ValueError(f"use {_ACCOUNTS_FORMS}")
+
+    def describe(self) -> str:
+        if self.organization is None:
+            return ", ".join(self.ids)
+        under = f" under {', '.join(self.organization.ous)}" if self.organization.ous else ""
+        return f"every ACTIVE account of the organization{under}"
+
+    @model_serializer(mode="plain")
+    def _as_written(self) -> object:
+        """The form a user writes, so that the deployed JSON config reads back the same."""
+        if self.organization is None:
+            return list(self.ids)
+        if not self.organization.ous:
+            return ORGANIZATION
+        return {ORGANIZATION: {"ous": list(self.organization.ous)}}
+
+
+class AccessRole(CamelModel):
+    """The role the janitor assumes in every other account (stack EcrJanitorMemberRole creates it)."""
+
+    name: StrictStr = ACCESS_ROLE_DEFAULT_NAME
+    external_id: StrictStr
+    """What the role's trust policy requires as sts:ExternalId."""
+
+    @field_validator("name", "external_id")
+    @classmethod
+    def _iam_text(cls, value: str, info: ValidationInfo) -> str:
+        pattern, rule = _ACCESS_ROLE_TEXT[str(info.field_name)]
+        if not pattern.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+
 class Protect(CamelModel):
     in_use: StrictBool = True
     tags: list[StrictStr] = Field(default_factory=list)
@@ -124,6 +224,8 @@ class Protect(CamelModel):
     scanning is enabled, `required` withholds deletions where it isn't, `off` never asks."""
     recently_in_use_days: StrictInt = Field(default=0, ge=0)
     """Keep any image Inspector saw in use in the last N days (its `lastInUseAt`); 0: in use now only."""
+    consumer_accounts: AccountSelection | None = None
+    """Other accounts whose workloads may run this registry's images: read through `accessRole`."""
     # -- the archive storage class --
     restore_grace_days: StrictInt = Field(default=7, ge=0)
     """An image ECR restored from the archive (its `lastActivatedAt`) less than this many days ago is
@@ -149,6 +251,8 @@ class Protect(CamelModel):
             raise ValueError(
                 "recentlyInUseDays needs Inspector: set inspector to auto or required, and inUse to true"
             )
+        if self.consumer_accounts is not None and not self.in_use:
+            raise ValueError("consumerAccounts needs inUse: true (their workloads are in-use sources)")
         return self
 
     eks: Eks = Field(default_factory=Eks)
@@ -253,6 +357,25 @@ class Config(CamelModel):
     protect: Protect = Field(default_factory=Protect)
     execution: Execution = Field(default_factory=Execution)
     targets: list[Target] = Field(min_length=1)
+    accounts: AccountSelection | None = None
+    """The registries to clean, each through `accessRole`; None: the credentials' own account only."""
+    access_role: AccessRole | None = None
+
+    @model_validator(mode="after")
+    def _access_role_when_reaching_out(self) -> Self:
+        reaching_out = self.accounts is not None or self.protect.consumer_accounts is not None
+        if reaching_out and self.access_role is None:
+            raise ValueError(
+                "accounts and protect.consumerAccounts need accessRole: {name, externalId}, the role "
+                "the janitor assumes in each account (stack EcrJanitorMemberRole)"
+            )
+        if self.access_role is not None and not reaching_out:
+            raise ValueError("accessRole is used only with accounts or protect.consumerAccounts")
+        return self
+
+    @property
+    def reaches_other_accounts(self) -> bool:
+        return self.access_role is not None
 
     @field_validator("regions")
     @classmethod

@@ -192,3 +192,18 @@ ARCHIVE_TIER_GB = 150 * 1024
 """150 TB: below it, archiving saves no storage cost at all."""
 ARCHIVE_RETRIEVAL_USD_PER_GB = 0.03
 """Restoring an archived image, per GB restored."""
+# -- other accounts (`accounts`, `protect.consumerAccounts`): the role the janitor assumes in each, and the
+# per-account metrics. The stack EcrJanitorMemberRole (infra/member_role.py) creates the role. ----------
+
+ACCESS_ROLE_DEFAULT_NAME = "ecr-janitor-reader"
+"""The role's name in every member account unless `accessRole.name` says otherwise."""
+ROLE_SESSION_NAME = "ecr-janitor"
+"""The session name of every AssumeRole: what the member account's CloudTrail shows."""
+ROLE_NAME_PATTERN = r"[A-Za-z0-9_+=,.@-]{1,64}"
+"""IAM's RoleName (the whole value): checked in the config and as the member stack's parameter."""
+EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_+=,.@:/-]{2,1224}"
+"""STS AssumeRole's ExternalId (botocore's sts model, the whole value): the config and the member stack."""
+ACCOUNT_DIMENSION = "Account"
+ACCOUNT_METRICS: tuple[MetricSpec, ...] = (IMAGES_EXPIRED, BYTES_RECLAIMED, REPOSITORIES_FAILED)
+"""Also published per cleaned account, with dimensions {service, Account}, when the config lists
+`accounts`; the totals above keep their single `service` dimension (the dashboard and alarms read them)."""

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 """A Step Functions execution name limited to what is safe in an S3 key (runs/<runId>/...)."""
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+ACCOUNT_PATTERN = r"^\d{12}$"
 REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 """ECR's own pattern for a repository name."""
 STATE_MACHINE_ARN_PATTERN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
@@ -36,19 +37,23 @@ class SliceRepository(_Strict):
 
 
 class Slice(_Strict):
-    """Repositories of one region that one worker invocation cleans."""
+    """Repositories of one registry (one account's, in one region) that one worker invocation cleans."""
 
     region: str = Field(pattern=REGION_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
+    """The registry's account when the run cleans several (`accounts`); None: the function's own."""
     repositories: list[SliceRepository] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _repositories_of_this_region(self) -> Self:
-        in_region = rf"arn:aws[a-z-]*:ecr:{re.escape(self.region)}:\d{{12}}:repository/"
+    def _repositories_of_this_registry(self) -> Self:
+        account = re.escape(self.account) if self.account else r"\d{12}"
+        in_registry = rf"arn:aws[a-z-]*:ecr:{re.escape(self.region)}:{account}:repository/"
+        where = f"{self.region}" + (f" of account {self.account}" if self.account else "")
         for repository in self.repositories:
-            if not re.fullmatch(in_region + re.escape(repository.name), repository.arn):
+            if not re.fullmatch(in_registry + re.escape(repository.name), repository.arn):
                 raise ValueError(
                     f"repository {repository.name}: arn {repository.arn!r} is not that repository's ARN in "
-                    f"{self.region}"
+                    f"{where}"
                 )
         return self
 

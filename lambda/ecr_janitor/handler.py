@@ -19,7 +19,7 @@ from ecr_janitor.adapters.resume import ResumeState
 from ecr_janitor.config import Config, load_config
 from ecr_janitor.constants import CONFIG_FILE_NAME, ENV_CONFIG_PATH, ENV_STATE_PARAMETER
 from ecr_janitor.events import JanitorEvent, parse_event
-from ecr_janitor.observability import logger, metrics, tracer
+from ecr_janitor.observability import account_metrics, logger, metrics, tracer
 from ecr_janitor.outputs import metrics as run_metrics
 from ecr_janitor.run import fanout, janitor
 
@@ -64,7 +64,7 @@ def run(event: JanitorEvent, config: Config, context: LambdaContext) -> dict[str
     report = janitor.run_on_aws(config, request)
     if state:
         state.save(report.resume)
-    run_metrics.publish(report, metrics)
+    run_metrics.publish(report, metrics, account_metrics if config.accounts is not None else None)
     metrics.flush_metrics()
     return {
         "status": "failed" if report.has_failures else "ok",

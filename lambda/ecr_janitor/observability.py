@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.shared.constants import XRAY_TRACE_ID_ENV
 
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_NAME
@@ -38,6 +39,8 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 _handler = _CurrentStderrHandler()
 logger = Logger(service=SERVICE_NAME, logger_handler=_handler)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+account_metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+"""The per-account metrics: their own blobs, apart from the totals' (Metrics instances share one set)."""
 tracer = Tracer(service=SERVICE_NAME)
 
 
@@ -53,7 +56,7 @@ def log_lines(level: int, message: str, lines: Sequence[Mapping[str, Any]]) -> N
     caller = sys._getframe(1)
     code = caller.f_code
     record = logging.LogRecord(
-        logger.name, level, code.co_filename, caller.f_lineno, message, None, None, func=code.co_name
+        logger.name, level, code.co_filename, caller.f_lineno, message, (), None, func=code.co_name
     )
     formatter = logger.registered_formatter
     assert isinstance(formatter, LambdaPowertoolsFormatter)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
-from infra.stack import EcrJanitorStack
 from tests.factories import config_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +27,7 @@ MINIMAL_CONFIG: dict[str, Any] = config_document()
 
 @dataclass(frozen=True)
 class Synthesized:
-    stack: EcrJanitorStack
+    stack: Stack
     template: Template
     outdir: Path
 
@@ -162,3 +163,17 @@ def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def nag_findings(app: App, outdir: Path) -> set[tuple[str, str]]:
+    """(construct path, rule) of every cdk-nag finding when `app` synthesizes: for apps built with
+    acknowledgements switched off, so that synth must fail and report them."""
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report: dict[str, Any] = json.loads((outdir / "validation-report.json").read_text())
+    return {
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }

@@ -18,6 +18,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from ecr_janitor.config import Config, load_config, parse_config
+from infra.member_stack import EcrJanitorMemberRoleStack
 from infra.package import stage_function_code
 from infra.settings import DEFAULT_SCHEDULE, DEFAULT_SCHEDULE_TIMEZONE, FanOutSettings, VpcSettings
 from infra.stack import EcrJanitorStack
@@ -102,3 +103,13 @@ def fanned(synth: Synth) -> Synthesized:
 def dashboard(default: Synthesized) -> dict[str, Any]:
     """The default stack's dashboard body, parsed."""
     return dashboard_body(default)
+
+
+@pytest.fixture(scope="session")
+def member(tmp_path_factory: pytest.TempPathFactory, shipped_config: Config) -> Synthesized:
+    """The stack EcrJanitorMemberRole, synthesized with cdk-nag as `npx cdk synth` does."""
+    outdir = tmp_path_factory.mktemp("member") / "cdk.out"
+    app = App(outdir=str(outdir))
+    stack = EcrJanitorMemberRoleStack(app, config=shipped_config)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return Synthesized(stack, Template.from_stack(stack), outdir)

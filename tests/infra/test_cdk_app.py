@@ -147,6 +147,25 @@ def test_synth_with_fan_out_from_the_context(tmp_path: Path) -> None:
     assert report["pluginReports"] == []
 
 
+def test_synth_writes_the_member_role_template_with_the_configs_role_name(tmp_path: Path) -> None:
+    config = tmp_path / "janitor.json"
+    document = {
+        **MINIMAL_CONFIG,
+        "accounts": "organization",
+        "accessRole": {"externalId": "x-1", "name": "reader"},
+    }
+    config.write_text(json.dumps(document))
+    result, outdir = _run_app(tmp_path, config=str(config))
+    assert result.returncode == 0, result.stderr
+    member: dict[str, Any] = json.loads((outdir / "EcrJanitorMemberRole.template.json").read_text())
+    assert member["Parameters"]["RoleName"]["Default"] == "reader"
+    assert "Rules" not in member  # deployable as a StackSet: no CDK bootstrap version check
+    janitor: dict[str, Any] = json.loads((outdir / "EcrJanitor.template.json").read_text())
+    assert 'arn:", {"Ref": "AWS::Partition"}, ":iam::*:role/reader' in json.dumps(janitor)
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
 def test_invalid_fan_out_context_fails_synth(tmp_path: Path) -> None:
     result, outdir = _run_app(tmp_path, fanOutConcurrency="8")
     assert result.returncode == 2

@@ -13,7 +13,13 @@ from aws_cdk import aws_lambda as lambda_
 
 from ecr_janitor.config import parse_config
 from infra import function as fn
-from infra.permissions import ECR_READ_ACTIONS, ECR_WRITE_ACTIONS, IN_USE_READ_ACTIONS, IN_USE_SECOND_WAVE
+from infra.permissions import (
+    ECR_READ_ACTIONS,
+    ECR_WRITE_ACTIONS,
+    IN_USE_READ_ACTIONS,
+    IN_USE_SECOND_WAVE,
+    ORGANIZATIONS_READ_ACTIONS,
+)
 from tests.infra.cdk_support import MINIMAL_CONFIG, ROOT, Synth, Synthesized, arn
 
 DESTRUCTIVE = set(ECR_WRITE_ACTIONS)
@@ -249,3 +255,61 @@ def test_the_second_wave_in_use_sources_are_read_only(default: Synthesized) -> N
         "inspector2:BatchGetAccountStatus",
         "inspector2:ListCoverage",
     }
+
+
+# -- other accounts: only their member role, by name; Organizations only with `organization` ---------
+
+ROLE = {"accessRole": {"externalId": "ecr-janitor-7f3a", "name": "janitor-reader"}}
+
+
+def _by_sid(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {s.get("Sid", ""): s for s in _statements(synthesized)}
+
+
+def _everywhere(synthesized: Synthesized) -> set[str]:
+    return set().union(*(_actions(s) for s in _statements(synthesized)))
+
+
+def test_a_single_account_config_assumes_no_role_and_lists_no_organization(default: Synthesized) -> None:
+    actions = _everywhere(default)
+    assert "sts:AssumeRole" not in actions
+    assert not {a for a in actions if a.startswith("organizations:")}
+
+
+def test_listed_accounts_are_reached_only_through_their_member_role(synth: Synth) -> None:
+    config = parse_config(
+        {
+            **MINIMAL_CONFIG,
+            **ROLE,
+            "accounts": ["111122223333"],
+            "protect": {"consumerAccounts": ["444455556666", "111122223333"]},
+        }
+    )
+    synthesized = synth(config)
+    assume = _by_sid(synthesized)["AssumeMemberRoles"]
+    assert (assume["Effect"], _actions(assume)) == ("Allow", {"sts:AssumeRole"})
+    assert sorted(arn(r) for r in _resources(assume)) == [
+        "arn:${AWS::Partition}:iam::111122223333:role/janitor-reader",
+        "arn:${AWS::Partition}:iam::444455556666:role/janitor-reader",
+    ]
+    assert not {a for a in _everywhere(synthesized) if a.startswith("organizations:")}
+    assert sum("sts:AssumeRole" in _actions(s) for s in _statements(synthesized)) == 1
+
+
+@pytest.mark.parametrize("where", ["accounts", "consumerAccounts"])
+def test_an_organization_lets_the_janitor_list_it_and_assume_the_role_of_that_name(
+    synth: Synth, where: str
+) -> None:
+    selection = {"organization": {"ous": ["ou-ab12-cdef3456"]}}
+    document = {**MINIMAL_CONFIG, **ROLE}
+    document.update(
+        {"accounts": selection} if where == "accounts" else {"protect": {"consumerAccounts": selection}}
+    )
+    statements = _by_sid(synth(parse_config(document)))
+    assert [arn(r) for r in _resources(statements["AssumeMemberRoles"])] == [
+        "arn:${AWS::Partition}:iam::*:role/janitor-reader"
+    ]
+    listing = statements["ListOrganizationAccounts"]
+    assert _actions(listing) == set(ORGANIZATIONS_READ_ACTIONS)
+    assert all(action.split(":", 1)[1].startswith("List") for action in ORGANIZATIONS_READ_ACTIONS)
+    assert _resources(listing) == ["*"]

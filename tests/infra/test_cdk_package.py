@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aws_cdk import FileSystem
 
-from ecr_janitor.config import Config, load_config
+from ecr_janitor.config import Config, load_config, parse_config
 from ecr_janitor.constants import CONFIG_FILE_NAME
 from infra.package import PACKAGE_DIR, config_document, stage_function_code
 from infra.sdk import normalized, pinned_versions
+from tests.factories import config_document as config_document_of_tests
 
 
 def _files(directory: Path) -> set[str]:
@@ -90,3 +94,23 @@ def test_staged_handler_imports_and_reads_its_config_without_pyyaml(
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    [["111122223333", "012345678901"], "organization", {"organization": {"ous": ["ou-ab12-cdef3456"]}}],
+)
+def test_account_lists_reach_the_function_as_written(accounts: Any, tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            **config_document_of_tests(),
+            "accessRole": {"externalId": "ecr-janitor-7f3a"},
+            "accounts": accounts,
+            "protect": {"consumerAccounts": accounts},
+        }
+    )
+    document = json.loads(config_document(config))  # raises if it does not read back the same
+    assert document["accounts"] == accounts
+    assert document["protect"]["consumerAccounts"] == accounts
+    staged = stage_function_code(config, destination=tmp_path / "code")
+    assert load_config(staged / CONFIG_FILE_NAME) == config

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from devtools.local_ecr import Fault, LocalEcr
+from devtools.accounts import LocalAccounts
+from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
 from devtools.seed import Seeder
 from ecr_janitor import constants as c
 from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
@@ -122,19 +123,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         _seed(ecr)
         _break_one_region(ecr)
         with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("AWS_PROFILE", raising=False)
-            patch.delenv("POWERTOOLS_DEV", raising=False)
-            for name, value in {
-                "AWS_ENDPOINT_URL": ecr.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "ECR_JANITOR_CONFIG": str(config_file),
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "false",
-            }.items():
-                patch.setenv(name, value)
+            _deployed(patch, ecr, config_file)
             blocked = _invoke(patch)
             ecr.strict.faults.clear()
             cleaned = _invoke(patch)
@@ -144,6 +133,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         ecr.reset()
         ecr.stop()
+
+
+def _deployed(patch: pytest.MonkeyPatch, ecr: LocalEcr, config_file: Path) -> None:
+    """The environment of the deployed function, pointed at the local ECR."""
+    patch.delenv("AWS_PROFILE", raising=False)
+    patch.delenv("POWERTOOLS_DEV", raising=False)
+    for name, value in {
+        "AWS_ENDPOINT_URL": ecr.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "ECR_JANITOR_CONFIG": str(config_file),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "false",
+    }.items():
+        patch.setenv(name, value)
 
 
 def _invoke(patch: pytest.MonkeyPatch) -> Run:
@@ -287,3 +293,90 @@ def test_log_lines_are_json_with_the_level_the_failures_query_reads(run: Run) ->
 def test_config_path_is_what_the_stack_sets(default: Synthesized) -> None:
     env = default.only("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
     assert Path(env["ECR_JANITOR_CONFIG"]).name == "ecr-janitor.json"
+
+
+# -- per-account metrics: a night that cleans two accounts' registries -------------------------------
+
+OTHER_ACCOUNT = "111122223333"
+EXTERNAL_ID = "ecr-janitor-contract"
+
+
+@pytest.fixture(scope="module")
+def accounts_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The handler as deployed with `accounts: [home, other]`; other's listing is refused once."""
+    config_file = tmp_path_factory.mktemp("contract-accounts") / "ecr-janitor.json"
+    config_file.write_text(
+        json.dumps(
+            {
+                **CONFIG,
+                "regions": [REGION],
+                "accounts": [ACCOUNT_ID, OTHER_ACCOUNT],
+                "accessRole": {"externalId": EXTERNAL_ID},
+            }
+        )
+    )
+    ecr = LocalEcr().start()
+    try:
+        ecr.reset()
+        _seed(ecr)
+        other = Seeder(ecr, REGION, account=OTHER_ACCOUNT)
+        other.repository("team/web")
+        other.image("team/web", pushed_at=NOW - timedelta(days=30), size_bytes=7)
+        other.repository("team/broken")
+        ecr.strict.faults.append(
+            Fault(
+                "ListTagsForResource",
+                "AccessDeniedException",
+                "no",
+                repository="team/broken",
+                account=OTHER_ACCOUNT,
+            )
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            _deployed(patch, ecr, config_file)
+            accounts = LocalAccounts()
+            for name, value in accounts.session_of(accounts.janitor_role()).items():
+                patch.setenv(name, value)
+            accounts.member_role(OTHER_ACCOUNT, external_id=EXTERNAL_ID)
+            yield _invoke(patch)
+    finally:
+        ecr.reset()
+        ecr.stop()
+
+
+def _dimension_sets(blob: dict[str, Any]) -> list[set[str]]:
+    return [set(dimensions) for d in blob["_aws"]["CloudWatchMetrics"] for dimensions in d["Dimensions"]]
+
+
+def _one(value: Any) -> float:
+    (single,) = value if isinstance(value, list) else [value]
+    return float(single)
+
+
+def test_per_account_metrics_have_their_own_blobs_with_the_account_dimension(accounts_run: Run) -> None:
+    (response,) = accounts_run.responses
+    by_account = {blob["Account"]: blob for blob in accounts_run.emf if "Account" in blob}
+    assert set(by_account) == {ACCOUNT_ID, OTHER_ACCOUNT}
+    for blob in by_account.values():
+        assert _dimension_sets(blob) == [{SERVICE_DIMENSION, c.ACCOUNT_DIMENSION}]
+        assert blob[SERVICE_DIMENSION] == SERVICE_NAME
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == METRICS_NAMESPACE
+        assert {(m["Name"], m["Unit"]) for m in directive["Metrics"]} == {
+            (spec.name, spec.unit) for spec in c.ACCOUNT_METRICS
+        }
+    assert _one(by_account[OTHER_ACCOUNT]["ImagesExpired"]) == 1
+    assert _one(by_account[OTHER_ACCOUNT]["BytesReclaimed"]) == 7
+    assert _one(by_account[OTHER_ACCOUNT]["RepositoriesFailed"]) == 1
+    assert _one(by_account[ACCOUNT_ID]["RepositoriesFailed"]) == 0
+    # They add up to the totals, which keep the single `service` dimension the dashboard reads.
+    (totals,) = [blob for blob in accounts_run.emf if "Account" not in blob]
+    assert _dimension_sets(totals) == [{SERVICE_DIMENSION}]
+    for spec in c.ACCOUNT_METRICS:
+        assert _one(totals[spec.name]) == sum(_one(blob[spec.name]) for blob in by_account.values())
+        assert spec.total is not None
+        assert _one(totals[spec.name]) == response["totals"][spec.total]
+
+
+def test_a_run_without_accounts_publishes_no_per_account_metric(run: Run) -> None:
+    assert all(_dimension_sets(blob) == [{SERVICE_DIMENSION}] for blob in run.emf)

@@ -206,7 +206,7 @@ def _status_with_tag(value: str) -> tuple[Status, int]:
     report = janitor.run(
         config,
         janitor.RunRequest("run", False, "test", ["us-east-1"], NOW),
-        lambda _region: cast(EcrRegistry, registry),
+        janitor.one_account(lambda _region: cast(EcrRegistry, registry)),
     )
     (outcome,) = report.repositories
     return outcome.status, len(registry.delete_calls)

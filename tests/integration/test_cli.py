@@ -163,6 +163,24 @@ def test_validate_makes_no_aws_call(
     assert local_ecr.strict.count() == 0
 
 
+def test_validate_says_which_accounts_the_config_reaches_without_asking_aws(
+    tmp_path: Path, local_ecr: LocalEcr, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        accounts=["111122223333", "444455556666"],
+        protect={"consumerAccounts": {"organization": {"ous": ["ou-ab12-cdef3456"]}}},
+        accessRole={"externalId": "ecr-janitor-7f3a"},
+    )
+    code, out, _ = invoke(capsys, "validate", "--config", str(config))
+    assert code == 0
+    assert out.rstrip().endswith(
+        "; registries of: 111122223333, 444455556666; workloads also read in: every ACTIVE account of the "
+        "organization under ou-ab12-cdef3456 (through role ecr-janitor-reader)"
+    )
+    assert local_ecr.strict.calls == []
+
+
 def test_partial_delete_failures_are_reported_and_never_counted(
     tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
 ) -> None:

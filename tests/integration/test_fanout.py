@@ -289,7 +289,7 @@ def test_prepare_writes_slices_of_covered_repositories_and_the_in_use_snapshot(
     assert {(r["repository"], r["tag"]) for r in in_use["references"]} == {("svc/a", "live")}
 
     record = driver.get(f"runs/{driver.run_id}/run.json")
-    assert record["slices"] == [{"region": REGION, "repositories": n} for n in (2, 2, 1)]
+    assert record["slices"] == [{"account": None, "region": REGION, "repositories": n} for n in (2, 2, 1)]
     assert record["unmatched"] == 2
 
     # It only lists: in-use sources are read once, and no repository's images are read.
@@ -527,9 +527,11 @@ def test_a_worker_that_runs_out_of_time_mid_slice_returns_exactly_what_it_did_no
     deploy(dry_run=False, workers=1)
     prepared = driver.prepare()
     first, second = (r["name"] for r in driver.get(prepared["slicesKey"])[0]["repositories"])
-    local_ecr.strict.latency_seconds = 0.25  # a repository takes >= 0.5 s (tags, images, delete)
+    # A repository takes >= 3 s (tags, images, delete at 1 s each); the budget ends 2 s after the worker
+    # starts, which leaves its set-up (the run's files, clients) ample time even on a loaded machine.
+    local_ecr.strict.latency_seconds = 1.0
     try:
-        result = driver.worker(prepared, 0, remaining_ms=120_000 + 300)  # 0.3 s past the reserve
+        result = driver.worker(prepared, 0, remaining_ms=120_000 + 2_000)
     finally:
         local_ecr.strict.latency_seconds = 0.0
     assert result["deferred"] == [second]
@@ -610,6 +612,7 @@ def test_a_failed_worker_is_reported_never_ignored(
     assert failed == {
         "sliceIndex": 1,
         "region": REGION,
+        "account": None,
         "repositories": 2,
         "error": "Sandbox.Timedout: Task timed out after 900.00 seconds",
     }

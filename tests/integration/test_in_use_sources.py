@@ -252,6 +252,7 @@ def test_inspector_keeps_what_ecs_tasks_and_eks_pods_run(
         "status": "ENABLED",
         "imagesCovered": 451,
         "imagesInUse": int(kept),
+        "account": None,
     }
 
 
@@ -264,7 +265,14 @@ def test_inspector_auto_without_ecr_scanning_goes_on_and_says_so(
     assert code == 0
     assert seeder.images_left("svc/api") == set()
     assert report["inspector"] == [
-        {"region": "us-east-1", "used": False, "status": "DISABLED", "imagesCovered": 0, "imagesInUse": 0}
+        {
+            "region": "us-east-1",
+            "used": False,
+            "status": "DISABLED",
+            "imagesCovered": 0,
+            "imagesInUse": 0,
+            "account": None,
+        }
     ]
     assert local_ecr.strict.operations("inspector2") == {"POST /status/batch/get": 1}
     assert main(["plan", "--config", str(write_config(tmp_path))]) == 0
@@ -301,7 +309,14 @@ def test_inspector_off_asks_nothing(
     assert seeder.images_left("svc/api") == set()
     assert local_ecr.strict.count(service="inspector2") == 0
     assert report["inspector"] == [
-        {"region": "us-east-1", "used": False, "status": "OFF", "imagesCovered": 0, "imagesInUse": 0}
+        {
+            "region": "us-east-1",
+            "used": False,
+            "status": "OFF",
+            "imagesCovered": 0,
+            "imagesInUse": 0,
+            "account": None,
+        }
     ]
 
 

@@ -99,6 +99,19 @@ def test_a_token_signed_with_other_credentials_is_401(fake: KubeApiFake) -> None
     assert get(fake, "/api/v1/pods")[0] == 401
 
 
+def test_per_key_secrets_accept_only_tokens_signed_with_that_keys_secret(fake: KubeApiFake) -> None:
+    """`secret_for` (a cluster in another account, read with a role session): the token's own access key
+    decides which secret its signature must be made with; an unknown key is refused."""
+    fake.secret_for = {"testing": "testing"}.get  # tests/conftest.py's key and secret
+    assert get(fake, "/api/v1/pods")[0] == 200
+    assert fake.signers == ["testing"]
+    fake.secret_for = {"testing": "another-secret"}.get
+    assert get(fake, "/api/v1/pods")[0] == 401
+    fake.secret_for = lambda _key: None
+    assert get(fake, "/api/v1/pods")[0] == 401
+    assert fake.signers == ["testing"]
+
+
 def test_a_forbidden_kind_is_403_everywhere(fake: KubeApiFake) -> None:
     fake.forbid("Job")
     assert get(fake, "/apis/batch/v1/jobs")[0] == 403

@@ -178,7 +178,7 @@ def _config(documents: Sequence[dict[str, Any]], *, dry_run: bool) -> Config:
 
 def _run(config: Config, registry: FakeRegistry, *, dry_run: bool) -> RunReport:
     request = janitor.RunRequest("run", dry_run, "test", ["us-east-1"], NOW)
-    return janitor.run(config, request, lambda _region: cast(EcrRegistry, registry))
+    return janitor.run(config, request, janitor.one_account(lambda _region: cast(EcrRegistry, registry)))
 
 
 @settings(max_examples=150, deadline=None)

@@ -323,3 +323,124 @@ def test_inspector_is_used_when_on_and_says_so_by_default() -> None:
         {**config_document(), "protect": {"inspector": "required", "recentlyInUseDays": 14}}
     )
     assert (chosen.protect.inspector, chosen.protect.recently_in_use_days) == ("required", 14)
+
+
+# -- other accounts: accounts, protect.consumerAccounts, accessRole ----------------------------------
+
+ROLE = {"accessRole": {"externalId": "ecr-janitor-7f3a"}}
+
+
+@pytest.mark.parametrize(
+    ("written", "ids", "ous"),
+    [
+        ([111122223333, "444455556666"], ("111122223333", "444455556666"), None),
+        (["012345678901"], ("012345678901",), None),  # quoted: the leading zero survives
+        ("organization", (), ()),
+        ({"organization": None}, (), ()),
+        ({"organization": {"ous": ["ou-ab12-cdef3456", "r-ab12"]}}, (), ("ou-ab12-cdef3456", "r-ab12")),
+    ],
+)
+def test_accounts_are_ids_or_the_organization(written: Any, ids: tuple[str, ...], ous: Any) -> None:
+    config = parse_config(
+        {**config_document(), **ROLE, "accounts": written, "protect": {"consumerAccounts": written}}
+    )
+    for selection in (config.accounts, config.protect.consumer_accounts):
+        assert selection is not None
+        assert selection.ids == ids
+        assert (selection.organization.ous if selection.organization else None) == ous
+    assert config.reaches_other_accounts
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ([12345678901], "12345678901 is not a 12-digit account id (quote ids that begin with 0"),
+        ([0o1234567012], "is not a 12-digit account id"),  # what YAML makes of an unquoted 01234567012
+        (["1111-2222-3333"], "'1111-2222-3333' is not a 12-digit account id"),
+        ([True], "True is not a 12-digit account id"),
+        (["111122223333", 111122223333], "listed twice: 111122223333"),
+        ([], "use a list of 12-digit account ids, `organization`, or `{organization: {ous: [ou-...]}}`"),
+        ("organisation", "use a list of 12-digit account ids"),
+        ({"organization": {"ous": ["ou-nope"]}}, "not an OU or root id (ou-xxxx-xxxxxxxx, r-xxxx): ou-nope"),
+        ({"organization": {"ou": ["ou-ab12-cdef3456"]}}, "unknown field"),
+        ({"ids": ["111122223333"]}, "use a list of 12-digit account ids"),
+    ],
+)
+def test_bad_account_lists_are_named(written: Any, expected: str) -> None:
+    (problem,) = problems_of({**config_document(), **ROLE, "accounts": written})
+    assert problem.startswith("accounts")
+    assert expected in problem
+
+
+def test_unquoted_yaml_account_ids_are_read_and_a_zero_led_one_must_be_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    rule_text = "{rulePriority: 1, selection: {tagStatus: any, countType: imageCountMoreThan, countNumber: 5}"
+    path.write_text(
+        "accessRole: {externalId: abc-123}\n"
+        f"targets: [{{repositories: ['*'], mode: retain, policy: {{rules: [{rule_text}, "
+        "action: {type: expire}}]}}]\n"
+        "accounts: [111122223333, '012345678901']\n"
+    )
+    config = load_config(path)
+    assert config.accounts is not None
+    assert config.accounts.ids == ("111122223333", "012345678901")
+    # Unquoted, YAML reads 012345670123 as an octal number: refused, never turned into another account.
+    path.write_text(path.read_text().replace("'012345678901'", "012345670123"))
+    with pytest.raises(ConfigError, match="1402433619 is not a 12-digit account id"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            {"accounts": ["111122223333"]},
+            "(top level): accounts and protect.consumerAccounts need accessRole",
+        ),
+        ({"protect": {"consumerAccounts": "organization"}}, "need accessRole: {name, externalId}"),
+        ({**ROLE}, "accessRole is used only with accounts or protect.consumerAccounts"),
+        (
+            {**ROLE, "protect": {"consumerAccounts": "organization", "inUse": False}},
+            "protect: consumerAccounts needs inUse: true",
+        ),
+        ({"accounts": "organization", "accessRole": {}}, "accessRole.externalId: required field is missing"),
+        (
+            {"accounts": "organization", "accessRole": {"externalId": "has space"}},
+            "accessRole.externalId: an external id has 2 to 1224 letters, digits or _+=,.@:/-",
+        ),
+        (
+            {"accounts": "organization", "accessRole": {"externalId": "x"}},
+            "accessRole.externalId: an external id has 2 to 1224",
+        ),
+        (
+            {"accounts": "organization", "accessRole": {"externalId": "a" * 1225}},
+            "accessRole.externalId: an external id has 2 to 1224",
+        ),
+        (
+            {"accounts": "organization", "accessRole": {"externalId": "ok-id", "name": "bad name"}},
+            "accessRole.name: an IAM role name has 1 to 64 letters",
+        ),
+    ],
+)
+def test_the_access_role_is_needed_checked_and_only_where_used(
+    document: dict[str, Any], expected: str
+) -> None:
+    problems = problems_of({**config_document(), **document})
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_the_access_role_defaults_to_the_member_stacks_role_name() -> None:
+    config = parse_config({**config_document(), **ROLE, "accounts": "organization"})
+    assert config.access_role is not None
+    assert config.access_role.name == "ecr-janitor-reader"
+    edge = parse_config(
+        {**config_document(), "accounts": "organization", "accessRole": {"externalId": "a" * 1224}}
+    )
+    assert edge.access_role is not None
+    assert len(edge.access_role.external_id) == 1224
+
+
+def test_a_config_without_other_accounts_reaches_none() -> None:
+    config = parse_config(config_document())
+    assert (config.accounts, config.protect.consumer_accounts, config.access_role) == (None, None, None)
+    assert not config.reaches_other_accounts

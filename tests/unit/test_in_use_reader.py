@@ -39,7 +39,10 @@ def clients() -> Iterator[dict[str, tuple[Any, Stubber]]]:
 
 
 def reader(clients: dict[str, tuple[Any, Stubber]], **settings: Any) -> InUseReader:
-    return InUseReader(lambda service, _region: clients[service][0], Protect(**settings))
+    def client_for(service: str, _region: str, *, configured_endpoint: bool = True) -> Any:
+        return clients[service][0]
+
+    return InUseReader(client_for, Protect(**settings))
 
 
 def parsed(found: list[Found]) -> list[ImageReference]:

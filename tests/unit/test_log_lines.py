@@ -110,7 +110,13 @@ def test_every_line_of_a_batch_carries_its_own_fields(keys: None) -> None:
     record = _record(logging.INFO, "image deleted", {})
     lines = format_lines(_formatter(), record, batch)
     assert [json.loads(line)["digest"] for line in lines] == ["sha256:0", "sha256:1", "sha256:2"]
-    assert lines == [_powertools(_record(logging.INFO, "image deleted", fields)) for fields in batch]
+    assert lines == [_powertools(_at(record, _record(logging.INFO, "image deleted", f))) for f in batch]
+
+
+def _at(when: logging.LogRecord, record: logging.LogRecord) -> logging.LogRecord:
+    """`record`, made at the same instant as `when` (the batch's lines share its time)."""
+    record.created, record.msecs = when.created, when.msecs
+    return record
 
 
 def test_written_to_stderr_like_the_logger_with_the_callers_location(

@@ -43,7 +43,7 @@ def run(cfg: Config, registry: FakeRegistry, **request: Any) -> RunReport:
     return janitor.run(
         cfg,
         janitor.RunRequest("run", cfg.dry_run, "test", ["us-east-1"], NOW, **request),
-        lambda _region: cast(EcrRegistry, registry),
+        janitor.one_account(lambda _region: cast(EcrRegistry, registry)),
     )
 
 

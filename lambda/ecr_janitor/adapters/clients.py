@@ -6,15 +6,16 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import botocore.loaders
 import botocore.session
 import botocore.utils
 from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_janitor import __version__
@@ -49,21 +50,46 @@ _FAILURE = "ecr_janitor_failure"
 
 _AWS_ENDPOINT = Config(ignore_configured_endpoint_urls=True)
 
+
+class ClientFactory(Protocol):
+    """(service, region) -> a boto3 client, in one account (`client` for the credentials' own)."""
+
+    def __call__(self, service: str, region: str, /, *, configured_endpoint: bool = True) -> Any: ...
+
+
 # Parsing botocore's service models is most of the cost of a new client; a shared loader parses each
 # once per process. Sessions stay fresh, so credentials and AWS_* settings are read as they are now.
 _MODELS = botocore.loaders.create_loader()
 
 
-def client(service: str, region: str, *, configured_endpoint: bool = True) -> Any:
+def client(
+    service: str, region: str, *, configured_endpoint: bool = True, credentials: Credentials | None = None
+) -> Any:
     """A client for `service` in `region`; honours AWS_ENDPOINT_URL (unless `configured_endpoint` is
-    false: AWS's own endpoint) and the standard credential chain."""
+    false: AWS's own endpoint) and the standard credential chain, unless `credentials` (another account's
+    role session) are given."""
     core = botocore.session.Session()
     core.register_component("data_loader", _MODELS)
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    if credentials is not None:
+        core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
     config = CLIENT_CONFIG if configured_endpoint else CLIENT_CONFIG.merge(_AWS_ENDPOINT)
     created = boto3.session.Session(botocore_session=core).client(service, region_name=region, config=config)
     RetryWatch(service, region).attach(created)
     return created
+
+
+class _Given(CredentialProvider):  # type: ignore[misc]
+    """Credentials obtained elsewhere (refreshable ones refresh themselves)."""
+
+    METHOD = "ecr-janitor-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -143,6 +169,12 @@ class RetryWatch:
             f"(up to {MAX_RETRIES} retries){since}",
             extra={"event": "aws_retry", "aws_service": self.service, "region": self.region},
         )
+
+
+def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item under `key` of every page of a paginated operation."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        yield from page.get(key, [])
 
 
 def default_region() -> str | None:

@@ -55,11 +55,13 @@ class IndexUnreadableError(Exception):
 
 
 class EcrRegistry:
-    """One region's ECR, through a boto3 client that already retries adaptively."""
+    """One account's ECR in one region, through a boto3 client that already retries adaptively."""
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: Any, region: str, *, account: str | None = None) -> None:
         self._client = client
         self.region = region
+        self.account = account
+        """The registry's account, when the run names it (None: the credentials' own)."""
 
     def repositories(self) -> Iterator[Repository]:
         pages = self._client.get_paginator("describe_repositories").paginate(

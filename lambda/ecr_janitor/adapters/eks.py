@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from ecr_janitor.adapters import clients
-from ecr_janitor.adapters.clients import error_code, error_message
+from ecr_janitor.adapters.clients import ClientFactory, error_code, error_message
 from ecr_janitor.adapters.kube import KubeApi, KubeError, TokenSource
 from ecr_janitor.config import Eks
 from ecr_janitor.core.kubernetes import WORKLOAD_KINDS, holder, images_of
@@ -31,15 +31,14 @@ NOTHING_RUNS = frozenset({"CREATING", "FAILED"})
 """Cluster states without an API server that ever ran a workload: there is nothing to read."""
 CLUSTER_NOT_FOUND = "ResourceNotFoundException"
 
-ClientFactory = Callable[[str, str], Any]
 ApiFactory = Callable[[str, str, TokenSource], KubeApi]
 
 
-def presigner(region: str) -> Any:
-    """An STS client of the cluster's region that presigns tokens. It never sends a request, and its URL
-    is STS's regional endpoint even when AWS_ENDPOINT_URL points elsewhere: the token is for EKS to
-    present to STS."""
-    sts = clients.client("sts", region, configured_endpoint=False)
+def presigner(region: str, *, client_for: ClientFactory = clients.client) -> Any:
+    """An STS client of the cluster's region that presigns tokens, with the credentials of `client_for`'s
+    account. It never sends a request, and its URL is STS's regional endpoint even when AWS_ENDPOINT_URL
+    points elsewhere: the token is for EKS to present to STS."""
+    sts = client_for("sts", region, configured_endpoint=False)
     sts.meta.events.register("provide-client-params.sts.GetCallerIdentity", _take_cluster_id)
     sts.meta.events.register("before-sign.sts.GetCallerIdentity", _sign_cluster_id)
     return sts

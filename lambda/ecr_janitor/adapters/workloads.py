@@ -38,14 +38,16 @@ The fields read, walked in botocore's service models (ecs 2014-11-13, batch 2016
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-from ecr_janitor.adapters.clients import error_code, error_message
-from ecr_janitor.adapters.eks import EksReader
+from ecr_janitor.adapters.clients import ClientFactory, error_code, error_message
+from ecr_janitor.adapters.clients import pages as _pages
+from ecr_janitor.adapters.eks import EksReader, presigner
 from ecr_janitor.config import Protect
 from ecr_janitor.core.inspector import ECR_IMAGE, inspector_reference
 from ecr_janitor.core.model import ALL_REGIONS, InspectorUse, SourceFailure
@@ -57,7 +59,6 @@ from ecr_janitor.core.references import (
     parse_image_uri,
 )
 
-ClientFactory = Callable[[str, str], Any]
 Found = ImageReference | UnreadableReference
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
@@ -81,15 +82,37 @@ class InspectorNotEnabled(SourceUnreadable):
 
 
 class InUseReader:
-    def __init__(self, client_for: ClientFactory, settings: Protect) -> None:
+    """The in-use sources of one account, region by region, through that account's clients.
+
+    `account`: whose workloads these are (None: the janitor's own, its id not looked up). A workload's
+    reference without a registry host is taken to mean its own account's registry, so it is given that
+    account; an image list's may name any. `image_lists`: read `protect.extraImageLists` (the janitor's
+    own account only). `inspector`: read Amazon Inspector, whose coverage is of the account's own
+    registry only (so False for an account whose registry isn't cleaned). `where` ends every holder's
+    name (` in account 111122223333`)."""
+
+    def __init__(
+        self,
+        client_for: ClientFactory,
+        settings: Protect,
+        *,
+        account: str | None = None,
+        image_lists: bool = True,
+        inspector: bool = True,
+        where: str = "",
+    ) -> None:
         self._client_for = client_for
         self._settings = settings
+        self._account = account
+        self._image_lists = image_lists
+        self._own_inspector = inspector
+        self._where = where
 
     def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
         """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
         snapshot = InUseSnapshot()
         sources: list[tuple[str, str, Callable[[], Iterable[Found]]]] = []
-        inspector = self._settings.in_use and self._settings.inspector != "off"
+        inspector = self._own_inspector and self._settings.in_use and self._settings.inspector != "off"
         if self._settings.in_use:
             for region in regions:
                 sources += [
@@ -99,9 +122,11 @@ class InUseReader:
                 ]
                 if inspector:
                     sources.append((region, "Inspector", partial(self._inspector, region, now, snapshot)))
-        if not inspector:
-            snapshot.inspector += [InspectorUse(region, used=False, status="OFF") for region in regions]
-        for location in self._settings.extra_image_lists:
+        if not inspector and self._own_inspector:
+            snapshot.inspector += [
+                InspectorUse(region, used=False, status="OFF", account=self._account) for region in regions
+            ]
+        for location in self._settings.extra_image_lists if self._image_lists else ():
             sources.append(
                 (ALL_REGIONS, f"image list {location}", partial(self._extra, location, home_region))
             )
@@ -111,26 +136,49 @@ class InUseReader:
             # Any surprise while reading a source must withhold deletions, never crash the run or be ignored.
             except Exception as error:
                 code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
-                snapshot.failures.append(SourceFailure(region, source, code, error_message(error)))
+                snapshot.failures.append(
+                    SourceFailure(region, source, code, error_message(error), account=self._account)
+                )
                 continue
-            references, unreadable = _split(found, region, source)
+            references, unreadable = self._split(found, region, source)
             snapshot.references += references
             snapshot.failures += unreadable
         if self._settings.reads_eks:
             self._eks(regions, snapshot)
         return snapshot
 
+    def _split(
+        self, found: Sequence[Found], region: str, source: str
+    ) -> tuple[list[ImageReference], list[SourceFailure]]:
+        """The references a source holds, and a failure for each URI that looks like ECR but doesn't
+        parse; each holder named with its account, and a workload's host-less reference given its own
+        account's registry (an image list's, region `*`, may name any)."""
+        if self._where:
+            found = [replace(r, holder=r.holder + self._where) for r in found]
+        owner = None if region == ALL_REGIONS else self._account
+        unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
+        return (
+            [r.owned_by(owner) for r in found if isinstance(r, ImageReference)],
+            [SourceFailure(region, source, UNREADABLE_URI, r.describe(), self._account) for r in unreadable],
+        )
+
     # -- EKS (adapters/eks.py): one source per cluster; an unreadable cluster in ignoreClusters warns ---
 
     def _eks(self, regions: Sequence[str], snapshot: InUseSnapshot) -> None:
-        findings = EksReader(self._client_for, self._settings.eks).read(regions)
+        # The clusters' tokens are signed with this account's credentials too: its clusters map its role.
+        reader = EksReader(
+            self._client_for,
+            self._settings.eks,
+            presigner_for=partial(presigner, client_for=self._client_for),
+        )
+        findings = reader.read(regions)
         for cluster in findings.clusters:
             found = [r for holder, images in cluster.workloads for r in _parsed(images, holder)]
-            references, unreadable = _split(found, cluster.region, cluster.source)
+            references, unreadable = self._split(found, cluster.region, cluster.source)
             snapshot.references += references
             (snapshot.ignored if cluster.ignored else snapshot.failures).extend(unreadable)
-        snapshot.failures += findings.failures
-        snapshot.ignored += findings.ignored
+        snapshot.failures += [replace(f, account=self._account) for f in findings.failures]
+        snapshot.ignored += [replace(f, account=self._account) for f in findings.ignored]
 
     # -- ECS ------------------------------------------------------------------------------------------
 
@@ -256,7 +304,7 @@ class InUseReader:
                     "InspectorNotEnabled",
                     f"protect.inspector is required, but Inspector's ECR scanning is {status} here",
                 )
-            snapshot.inspector.append(InspectorUse(region, used=False, status=status))
+            snapshot.inspector.append(InspectorUse(region, used=False, status=status, account=self._account))
             return []
         found: list[Found] = []
         covered = 0
@@ -274,7 +322,9 @@ class InUseReader:
             )
             if reference is not None:
                 found.append(reference)
-        snapshot.inspector.append(InspectorUse(region, True, status, covered=covered, pinned=len(found)))
+        snapshot.inspector.append(
+            InspectorUse(region, True, status, covered=covered, pinned=len(found), account=self._account)
+        )
         return found
 
     # -- extra lists ----------------------------------------------------------------------------------
@@ -349,17 +399,6 @@ def _task_and_pod_images(properties: dict[str, Any]) -> list[str | None]:
     return images + [c.get("image") for c in pod.get("containers", []) + pod.get("initContainers", [])]
 
 
-def _split(
-    found: Sequence[Found], region: str, source: str
-) -> tuple[list[ImageReference], list[SourceFailure]]:
-    """The references a source holds, and a failure for each URI that looks like ECR but doesn't parse."""
-    unreadable = dict.fromkeys(r for r in found if isinstance(r, UnreadableReference))
-    return (
-        [r for r in found if isinstance(r, ImageReference)],
-        [SourceFailure(region, source, UNREADABLE_URI, r.describe()) for r in unreadable],
-    )
-
-
 def _parsed(uris: Iterable[str | None], holder: str) -> Iterator[Found]:
     for uri in uris:
         if uri:
@@ -377,11 +416,6 @@ def _pinned_digest(image: str | None, digest: str | None, holder: str) -> list[F
     if not isinstance(reference, ImageReference):
         return []  # an unreadable URI is reported once, by _parsed
     return [ImageReference(reference.repository, None, digest, reference.account, reference.region, holder)]
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
-        yield from page.get(key, [])
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

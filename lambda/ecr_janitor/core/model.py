@@ -114,6 +114,17 @@ class ArchiveResult:
 ALL_REGIONS = "*"
 
 
+def registry_key(account: str | None, region: str) -> str:
+    """Where a registry's per-run state is filed (resume points, deferred repositories): the region for
+    the credentials' own account (the key every single-account run has always used), else
+    `<account>/<region>`."""
+    return region if account is None else f"{account}/{region}"
+
+
+def _in_account(account: str | None) -> str:
+    return "" if account is None else f" of account {account}"
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFailure:
     """An in-use source (ECS, Lambda, Batch, an image list) that could not be read."""
@@ -123,19 +134,25 @@ class SourceFailure:
     source: str
     code: str
     message: str
+    account: str | None = None
+    """The account whose workloads are unknown; None: the janitor's own (its id not looked up)."""
 
     def describe(self) -> str:
         where = "" if self.region == ALL_REGIONS else f" in {self.region}"
-        return f"{self.source}{where} could not be read ({self.code}: {self.message})"
+        return (
+            f"{self.source}{_in_account(self.account)}{where} could not be read ({self.code}: {self.message})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RegionFailure:
-    """A region whose repositories could not be listed."""
+    """A region whose repositories could not be listed (`*`: an account that could not be reached)."""
 
     region: str
     code: str
     message: str
+    account: str | None = None
+    """The registry's account; None: the janitor's own (its id not looked up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +167,13 @@ class InspectorUse:
     """ECR images Inspector's coverage listed."""
     pinned: int = 0
     """Of those, the images in use now or within recentlyInUseDays: kept."""
+    account: str | None = None
+    """The account whose Inspector was asked; None: the janitor's own (its id not looked up)."""
 
     def describe(self) -> str:
+        where = f"Inspector{_in_account(self.account)} in {self.region}"
         if self.status == "OFF":
-            return f"Inspector in {self.region}: not used (off in protect: inspector off, or inUse false)"
+            return f"{where}: not used (off in protect: inspector off, or inUse false)"
         if not self.used:
-            return f"Inspector in {self.region}: not used (ECR scanning is {self.status} for the account)"
-        return (
-            f"Inspector in {self.region}: used, {self.covered} images covered, "
-            f"{self.pinned} in use or recently in use"
-        )
+            return f"{where}: not used (ECR scanning is {self.status} for the account)"
+        return f"{where}: used, {self.covered} images covered, {self.pinned} in use or recently in use"

@@ -1,8 +1,10 @@
 """Image references held by workloads, and which images of a repository they pin (pure, no I/O).
 
 A reference points at a repository when its name matches and, if it names an ECR registry host, the
-account and region match too. A reference with no registry host is taken to mean this registry: a
-false match only keeps an image longer, a missed one could delete an image in use.
+account and region match too. A reference with no registry host is taken to mean the registry of the
+account whose workload holds it (any region): a false match only keeps an image longer, a missed one
+could delete an image in use. It never means another account's registry: a workload pulls `app:v1`
+from its own account, not from a central one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ecr_janitor.core.model import Image, InspectorUse, Repository, SourceFailure
 
@@ -62,6 +64,13 @@ class ImageReference:
             and self.account in (None, repository.account)
             and self.region in (None, repository.region)
         )
+
+    def owned_by(self, account: str | None) -> ImageReference:
+        """Read in `account`'s workloads: without a registry host, the reference means that account's
+        registry (any region), never another's; with a host, the host says."""
+        if self.account is not None or account is None:
+            return self
+        return replace(self, account=account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,13 @@ class InUseSnapshot:
     ignored: list[SourceFailure] = field(default_factory=list)
     """Sources that could not be read but that the config says not to wait for (protect.eks.
     ignoreClusters): reported as warnings; they withhold nothing."""
+
+    def extend(self, other: InUseSnapshot) -> None:
+        """Add another account's snapshot to this one."""
+        self.references += other.references
+        self.failures += other.failures
+        self.inspector += other.inspector
+        self.ignored += other.ignored
 
     @property
     def withholds_deletions(self) -> str:

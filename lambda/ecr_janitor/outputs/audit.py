@@ -48,6 +48,7 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         "repository",
         region=report.repository.region,
         repository=report.repository.name,
+        account=report.repository.account,
         mode=report.mode,
         target=report.target_index,
         status=report.status.value,
@@ -72,7 +73,13 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
 
 
 def policy_written(
-    region: str, repository: str, status: PolicyStatus, *, previous: Any, written: Any
+    region: str,
+    repository: str,
+    status: PolicyStatus,
+    *,
+    previous: Any,
+    written: Any,
+    account: str | None = None,
 ) -> None:
     _line(
         INFO,
@@ -80,27 +87,54 @@ def policy_written(
         "policy_written",
         region=region,
         repository=repository,
+        account=account,
         policy_status=status.value,
         previous_policy=previous,
         policy=written,
     )
 
 
-def images_deleted(region: str, repository: str, decisions: Sequence[Decision]) -> None:
+def images_deleted(
+    region: str, repository: str, decisions: Sequence[Decision], *, account: str | None = None
+) -> None:
     """A line per image ECR confirmed deleted (one batch's, written together)."""
-    _lines(INFO, "image deleted", "deletion", (_acted_on(region, repository, d) for d in decisions))
+    lines = (_acted_on(region, repository, d, account) for d in decisions)
+    _lines(INFO, "image deleted", "deletion", lines)
 
 
-def delete_failed(region: str, repository: str, failure: DeleteFailure) -> None:
-    _failure(WARNING, "image not deleted", "delete_failure", failure, region=region, repository=repository)
+def delete_failed(
+    region: str, repository: str, failure: DeleteFailure, *, account: str | None = None
+) -> None:
+    _failure(
+        WARNING,
+        "image not deleted",
+        "delete_failure",
+        failure,
+        region=region,
+        repository=repository,
+        account=account,
+    )
 
 
-def images_archived(region: str, repository: str, decisions: Sequence[Decision]) -> None:
-    _lines(INFO, "image archived", ARCHIVE_EVENT, (_acted_on(region, repository, d) for d in decisions))
+def images_archived(
+    region: str, repository: str, decisions: Sequence[Decision], *, account: str | None = None
+) -> None:
+    lines = (_acted_on(region, repository, d, account) for d in decisions)
+    _lines(INFO, "image archived", ARCHIVE_EVENT, lines)
 
 
-def archive_failed(region: str, repository: str, failure: DeleteFailure) -> None:
-    _failure(WARNING, "image not archived", "archive_failure", failure, region=region, repository=repository)
+def archive_failed(
+    region: str, repository: str, failure: DeleteFailure, *, account: str | None = None
+) -> None:
+    _failure(
+        WARNING,
+        "image not archived",
+        "archive_failure",
+        failure,
+        region=region,
+        repository=repository,
+        account=account,
+    )
 
 
 def image_restored(
@@ -128,12 +162,13 @@ def image_restored(
     )
 
 
-def _acted_on(region: str, repository: str, decision: Decision) -> dict[str, Any]:
-    """What a deletion or archiving line says about the image and why."""
+def _acted_on(region: str, repository: str, decision: Decision, account: str | None) -> dict[str, Any]:
+    """What a deletion or archiving line says about the image and why (and whose registry it is in)."""
     image = decision.image
     return {
         "region": region,
         "repository": repository,
+        "account": account,
         "digest": image.digest,
         "tags": list(image.tags),
         "pushed_at": image.pushed_at.isoformat(),
@@ -179,7 +214,7 @@ def _failure(
     _line(level, message, event, **context, **fields, detail=detail)
 
 
-def deferred(region: str, count: int, resume_at: str) -> None:
+def deferred(region: str, count: int, resume_at: str, *, account: str | None = None) -> None:
     _line(
         WARNING,
         "repositories deferred to the next run",
@@ -187,6 +222,7 @@ def deferred(region: str, count: int, resume_at: str) -> None:
         region=region,
         deferred=count,
         resume_at=resume_at,
+        account=account,
     )
 
 

@@ -1,11 +1,14 @@
 """A run's metrics, as EMF through Powertools: every metric of the catalogue (constants.ALL_METRICS),
-every run, zeros included."""
+every run, zeros included, with the one dimension `service`. A run that cleans the registries of several
+accounts (`accounts`) also publishes constants.ACCOUNT_METRICS per account, each account in a blob of
+its own with dimensions {service, Account}, so the totals' blob keeps its single dimension set."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import EphemeralMetrics
 
 from ecr_janitor import constants as c
 from ecr_janitor.outputs.report import RunReport
@@ -25,8 +28,10 @@ def metric_values(
     }
 
 
-def publish(report: RunReport, sink: Metrics) -> None:
+def publish(report: RunReport, sink: Metrics, per_account: EphemeralMetrics | None = None) -> None:
     publish_totals(report.totals(), sink, duration_seconds=report.duration_seconds, dry_run=report.dry_run)
+    if per_account is not None:
+        publish_accounts(report.account_totals(), per_account)
 
 
 def publish_totals(
@@ -34,3 +39,13 @@ def publish_totals(
 ) -> None:
     for spec, value in metric_values(totals, duration_seconds=duration_seconds, dry_run=dry_run).items():
         sink.add_metric(name=spec.name, unit=spec.unit, value=value)
+
+
+def publish_accounts(totals_by_account: Mapping[str, Mapping[str, int]], sink: EphemeralMetrics) -> None:
+    for account, totals in sorted(totals_by_account.items()):
+        sink.add_dimension(name=c.ACCOUNT_DIMENSION, value=account)
+        for spec in c.ACCOUNT_METRICS:
+            assert spec.total is not None
+            sink.add_metric(name=spec.name, unit=spec.unit, value=totals[spec.total])
+        sink.flush_metrics()
+        sink.clear_metrics()  # flush leaves them when metrics are disabled

@@ -14,6 +14,7 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 @dataclass(frozen=True, slots=True)
 class RegionProgress:
     region: str
+    """The region, or `<account>/<region>` when the run cleans several accounts (core.model.registry_key)."""
     done: int
     """Covered repositories finished (processed, or deferred to the next run)."""
     total: int | None

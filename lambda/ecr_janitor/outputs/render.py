@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_janitor.config import Config
-from ecr_janitor.core.model import DeleteFailure, ImageStatus
+from ecr_janitor.core.model import ALL_REGIONS, DeleteFailure, ImageStatus, SourceFailure
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.retain import Decision, ReasonCode, Verdict
 from ecr_janitor.outputs.costs import archive_cost_lines, archive_costs
@@ -42,9 +42,16 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
     lines = [_headline(report), ""]
     retained = [r for r in report.repositories if r.policy is None]
     propagated = [r for r in report.repositories if r.policy is not None]
+    # With several registries, every row says whose it is.
+    account: list[str] = ["ACCOUNT"] if report.accounts else []
+
+    def whose(r: RepositoryReport) -> list[str]:
+        return [r.repository.account] if account else []
+
     if retained:
-        rows = [_row(r, report.dry_run) for r in retained]
-        lines.extend(_table(_header(report.dry_run), rows, details=[_breakdown(r) for r in retained]))
+        rows = [whose(r) + _row(r, report.dry_run) for r in retained]
+        header = account + _header(report.dry_run)
+        lines.extend(_table(header, rows, details=[_breakdown(r) for r in retained]))
     if propagated:
         if retained:
             lines.append("")
@@ -53,17 +60,18 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
             "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
             "With onRisk: hold (the default) a policy that puts images at risk is HELD: not written.",
         ]
-        rows = [_policy_row(r) for r in propagated]
-        lines.extend(_table(_POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
+        rows = [whose(r) + _policy_row(r) for r in propagated]
+        lines.extend(_table(account + _POLICY_HEADER, rows, details=[_policy_details(r) for r in propagated]))
     if not report.repositories:
         lines.append("No repository is covered by a target.")
     failures = [r for r in report.repositories if r.failed and r.status is not Status.BLOCKED]
     if failures or report.region_failures or report.in_use_failures:
         lines += ["", "Problems (exit code 1):"]
         lines += [f"  {f.describe()}: nothing deleted there" for f in report.in_use_failures]
-        lines += [f"  {f.region}: {f.code}: {f.message}" for f in report.region_failures]
+        lines += [f"  {_where(f.account, f.region)}: {f.code}: {f.message}" for f in report.region_failures]
         for r in failures:
-            lines.append(f"  {r.repository.region} {r.repository.name}: {r.message}")
+            where = _where(r.repository.account if account else None, r.repository.region)
+            lines.append(f"  {where} {r.repository.name}: {r.message}")
             refused = [*r.delete_failures, *r.archiving.failures]
             lines += [f"    {f.digest[:19]}…  {f.code}: {f.message}" for f in refused[:5]]
             if len(refused) > 5:
@@ -99,6 +107,12 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _where(account: str | None, region: str) -> str:
+    """`us-east-1`, or `account 111122223333 us-east-1`; `*`: every region."""
+    region_text = "every region" if region == ALL_REGIONS else region
+    return region_text if account is None else f"account {account} {region_text}"
+
+
 def _legend(report: RunReport, config: Config) -> list[str]:
     used = sorted({r.target_index for r in report.repositories})
     lines = ["Targets and rules:"]
@@ -115,10 +129,16 @@ def _legend(report: RunReport, config: Config) -> list[str]:
 def _headline(report: RunReport) -> str:
     when = report.now.strftime("%Y-%m-%d %H:%M UTC")
     mode = f"DRY RUN, nothing deleted: {report.dry_run_reason}" if report.dry_run else "deletions applied"
-    return (
+    headline = (
         f"ECR Janitor {report.command} · {mode}\nevaluated at {when} · regions: {', '.join(report.regions)}"
         f" · run {report.run_id}"
     )
+    if report.accounts or report.consumer_accounts:
+        headline += (
+            f"\nregistries of {len(report.accounts)} account(s): {', '.join(report.accounts) or 'none'}"
+            f" · workloads read in {len(report.consumer_accounts)} account(s)"
+        )
+    return headline
 
 
 def _header(dry_run: bool) -> list[str]:
@@ -320,18 +340,15 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "now": report.now.isoformat(),
         "durationSeconds": round(report.duration_seconds, 3),
         "regions": list(report.regions),
+        "accounts": list(report.accounts),
+        "consumerAccounts": list(report.consumer_accounts),
         "totals": report.totals(),
         "regionFailures": [
-            {"region": f.region, "code": f.code, "message": f.message} for f in report.region_failures
+            {"region": f.region, "code": f.code, "message": f.message, "account": f.account}
+            for f in report.region_failures
         ],
-        "inUseSourceFailures": [
-            {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
-            for f in report.in_use_failures
-        ],
-        "inUseSourceWarnings": [
-            {"region": f.region, "source": f.source, "code": f.code, "message": f.message}
-            for f in report.in_use_ignored
-        ],
+        "inUseSourceFailures": [_source_json(f) for f in report.in_use_failures],
+        "inUseSourceWarnings": [_source_json(f) for f in report.in_use_ignored],
         "resume": dict(report.resume),
         "archiveCosts": archive_costs(report.totals(), dry_run=report.dry_run),
         "inspector": [
@@ -341,10 +358,21 @@ def report_json(report: RunReport) -> dict[str, Any]:
                 "status": use.status,
                 "imagesCovered": use.covered,
                 "imagesInUse": use.pinned,
+                "account": use.account,
             }
             for use in report.inspector
         ],
         "repositories": [_repository_json(r) for r in report.repositories],
+    }
+
+
+def _source_json(failure: SourceFailure) -> dict[str, Any]:
+    return {
+        "region": failure.region,
+        "source": failure.source,
+        "code": failure.code,
+        "message": failure.message,
+        "account": failure.account,
     }
 
 
@@ -355,6 +383,7 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
     decisions = report.plan.decisions if report.plan else ()
     return {
         "region": report.repository.region,
+        "account": report.repository.account,
         "repository": report.repository.name,
         "mode": report.mode,
         "target": report.target_index,

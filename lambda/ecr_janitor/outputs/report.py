@@ -242,6 +242,15 @@ def sum_totals(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return {key: int(counts[key]) for key in TOTAL_KEYS}
 
 
+def part_totals(repository_counts: Mapping[str, int], *, failed_outside_repositories: int) -> dict[str, int]:
+    """What repositories added up to, with the failures that are no repository's own (a region that could
+    not be listed, an account out of reach, a fan-out slice no worker reported on): a whole run's basis,
+    or one account's share of it."""
+    counts = Counter({key: int(repository_counts.get(key, 0)) for key in TOTAL_KEYS})
+    counts["repositoriesFailed"] += failed_outside_repositories
+    return {key: int(counts[key]) for key in TOTAL_KEYS}
+
+
 def run_totals(
     repository_counts: Mapping[str, int],
     *,
@@ -254,8 +263,7 @@ def run_totals(
     failures that are no repository's own (a region that could not be listed, a fan-out slice no worker
     reported on), the in-use sources that failed (once per run, however many parts the run had), the
     repositories no target covers, and, when known here, the repositories deferred."""
-    counts = Counter({key: int(repository_counts.get(key, 0)) for key in TOTAL_KEYS})
-    counts["repositoriesFailed"] += failed_outside_repositories
+    counts = Counter(part_totals(repository_counts, failed_outside_repositories=failed_outside_repositories))
     counts["inUseSourcesFailed"] = in_use_sources_failed
     counts["repositoriesUnmatched"] = unmatched
     if deferred is not None:
@@ -269,6 +277,7 @@ class FailedRepository:
     repository: str
     status: str
     message: str
+    account: str | None = None
 
 
 @dataclass
@@ -295,18 +304,30 @@ class RunReport:
     unmatched: int = 0
     deferred: int = 0
     resume: dict[str, str] = field(default_factory=dict)
-    """Region -> the repository the next run starts with (only for regions this run didn't finish)."""
+    """Registry (core.model.registry_key) -> the repository the next run starts with (only for the
+    registries this run didn't finish)."""
     duration_seconds: float = 0.0
+    accounts: list[str] = field(default_factory=list)
+    """The registries cleaned, by account id; empty: the credentials' own account (its id not looked up)."""
+    consumer_accounts: list[str] = field(default_factory=list)
+    """The accounts whose workloads were read, by id (empty: the credentials' own only)."""
     _counts: Counter[str] = field(default_factory=Counter)
+    _by_account: dict[str, Counter[str]] = field(default_factory=dict)
 
     def add(self, outcome: RepositoryReport) -> None:
-        self._counts.update(repository_counts(outcome, self.now))
+        counts = repository_counts(outcome, self.now)
+        self._counts.update(counts)
+        self._by_account.setdefault(outcome.repository.account, Counter()).update(counts)
         if self.details:
             self.repositories.append(outcome)
         if outcome.failed:
             self.failed_repositories.append(
                 FailedRepository(
-                    outcome.repository.region, outcome.repository.name, outcome.status.value, outcome.message
+                    outcome.repository.region,
+                    outcome.repository.name,
+                    outcome.status.value,
+                    outcome.message,
+                    outcome.repository.account,
                 )
             )
 
@@ -322,3 +343,14 @@ class RunReport:
             unmatched=self.unmatched,
             deferred=self.deferred,
         )
+
+    def account_totals(self) -> dict[str, dict[str, int]]:
+        """Per cleaned account (when the run names them), its repositories' totals and its own region
+        failures: what the per-account metrics publish."""
+        return {
+            account: part_totals(
+                self._by_account.get(account, Counter()),
+                failed_outside_repositories=sum(f.account == account for f in self.region_failures),
+            )
+            for account in self.accounts
+        }

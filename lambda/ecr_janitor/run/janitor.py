@@ -2,10 +2,11 @@
 spelled out once:
 
     begin          config + how the run was started + time left -> a RunRequest (dry run, regions, deadline)
-    read_in_use    every workload reference of the run's regions, read before any deletion
-    registry_for   one region's ECR, behind the region's rate limit
+    resolve_accounts  (run.accounts) the registries to clean and the accounts whose workloads are read
+    read_in_use    every workload reference of the run's accounts and regions, read before any deletion
+    registry_for   one account's ECR in one region, behind that registry's rate limit
     covered        the repositories a target covers, in listing order, and the region's listing failure
-    run            regions -> covered repositories -> process each (run.repository) -> the report
+    run            accounts -> regions -> covered repositories -> process each (run.repository) -> report
 
 A run that can't read every in-use source is evaluated and reported, but deletes nothing anywhere.
 """
@@ -17,24 +18,28 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from ecr_janitor.adapters import clients
-from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
+from ecr_janitor.adapters.clients import AWS_ERRORS, ClientFactory, error_code, error_message
 from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.adapters.ratelimit import RateLimiter
 from ecr_janitor.adapters.workloads import InUseReader
 from ecr_janitor.config import Config
-from ecr_janitor.core.model import RegionFailure, Repository
+from ecr_janitor.core.model import ALL_REGIONS, RegionFailure, Repository, SourceFailure, registry_key
 from ecr_janitor.core.references import ImageReference, InUseSnapshot, references_by_repository
 from ecr_janitor.outputs import audit
 from ecr_janitor.outputs.progress import ProgressHook, RegionProgress
 from ecr_janitor.outputs.report import RepositoryReport, RunReport
+from ecr_janitor.run.accounts import Accounts, resolve_accounts
 from ecr_janitor.run.repository import Covered, RepositoryRun
 
 RegistryFactory = Callable[[str], EcrRegistry]
+"""Region -> one account's ECR there."""
+AccountRegistries = Callable[[str | None], RegistryFactory]
+"""Account (None: the credentials' own) -> its registries; raises the AWS error when it can't be reached."""
 
 
 class NoRegionError(RuntimeError):
@@ -63,8 +68,9 @@ class RunRequest:
     """`clock()` reading after which no repository is started (the Lambda's remaining time)."""
     clock: Callable[[], float] = time.monotonic
     resume: Mapping[str, str] = field(default_factory=dict)
-    """Region -> name of the repository to start with: where the previous run stopped. By name, since
-    ECR doesn't document the order DescribeRepositories lists in."""
+    """Registry (core.model.registry_key: the region, or `<account>/<region>`) -> name of the repository
+    to start with: where the previous run stopped. By name, since ECR doesn't document the order
+    DescribeRepositories lists in."""
     details: bool = True
     """Keep every image decision for the report (the CLI); the Lambda keeps totals only."""
     progress: ProgressHook | None = None
@@ -72,6 +78,8 @@ class RunRequest:
     run_id: str = field(default_factory=new_run_id)
     """Names the run in the report and on every audit line: the Lambda's request id, the fan-out
     execution's name, or a generated `cli-…` id."""
+    accounts: Sequence[str | None] = (None,)
+    """The registries to clean (run.accounts); None: the credentials' own account."""
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
@@ -130,27 +138,64 @@ def begin(
     )
 
 
-def read_in_use(config: Config, regions: Sequence[str], now: datetime) -> InUseSnapshot:
-    """Every workload reference of `regions` (and the extra lists), with each unreadable source logged,
-    and whether Inspector's signal was used in each region. `now` is the run's (recentlyInUseDays)."""
-    snapshot = InUseReader(clients.client, config.protect).read(regions, home_region(regions), now)
-    for failure in snapshot.failures:
-        audit.source_failed(failure)
-    for use in snapshot.inspector:
-        audit.inspector_use(use)
-    for failure in snapshot.ignored:
-        audit.source_ignored(failure)
+def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts: Accounts) -> InUseSnapshot:
+    """Every workload reference of `regions` in every account the run reads (and the extra lists), with
+    each unreadable source logged, and whether Inspector's signal was used in each region. An account
+    whose role can't be assumed is a source failure naming it. `now` is the run's (recentlyInUseDays)."""
+    snapshot = InUseSnapshot(failures=list(accounts.source_failures))
+    home = home_region(regions)
+    for account in accounts.read:
+        try:
+            client_for = accounts.access.client_for(account)
+        except AWS_ERRORS as error:
+            source = f"role {accounts.access.role_arn(str(account))}"
+            failure = SourceFailure(ALL_REGIONS, source, error_code(error), error_message(error), account)
+            snapshot.failures.append(failure)
+            audit.source_failed(failure)
+            continue
+        reader = InUseReader(
+            client_for,
+            config.protect,
+            account=account,
+            image_lists=account == accounts.home,
+            inspector=account in accounts.cleaned,
+            where="" if account == accounts.home else f" in account {account}",
+        )
+        part = reader.read(regions, home, now)
+        for failure in part.failures:
+            audit.source_failed(failure)
+        for use in part.inspector:
+            audit.inspector_use(use)
+        for failure in part.ignored:
+            audit.source_ignored(failure)
+        snapshot.extend(part)
     return snapshot
 
 
-def ecr_client(config: Config, region: str, *, share: int = 1) -> Any:
+def ecr_client(
+    config: Config, region: str, *, share: int = 1, client_for: ClientFactory = clients.client
+) -> Any:
     """An ECR client behind its own token bucket of `maxRequestsPerSecond / share` (share: the fan-out
-    workers running at once, which together must not ask ECR for more than one run would)."""
-    return RateLimiter(config.execution.max_requests_per_second / share).attach(clients.client("ecr", region))
+    workers running at once, which together must not ask ECR for more than one run would). ECR's limits
+    are per account and region, and so is the bucket."""
+    limiter = RateLimiter(config.execution.max_requests_per_second / share)
+    return limiter.attach(client_for("ecr", region))
 
 
-def registry_for(config: Config, region: str) -> EcrRegistry:
-    return EcrRegistry(ecr_client(config, region), region)
+def registry_for(
+    config: Config, region: str, *, account: str | None = None, client_for: ClientFactory = clients.client
+) -> EcrRegistry:
+    return EcrRegistry(ecr_client(config, region, client_for=client_for), region, account=account)
+
+
+def registries(config: Config, accounts: Accounts) -> AccountRegistries:
+    """Each account's registries, through its role (the own account: its own credentials)."""
+
+    def of(account: str | None) -> RegistryFactory:
+        client_for = accounts.access.client_for(account)
+        return lambda region: registry_for(config, region, account=account, client_for=client_for)
+
+    return of
 
 
 @dataclass
@@ -160,6 +205,7 @@ class RegionListing:
     region: str
     unmatched: int = 0
     """Repositories no target covers: never touched."""
+    account: str | None = None
     failure: RegionFailure | None = None
     """Why the listing stopped early, if it did (logged when it happens)."""
 
@@ -178,19 +224,35 @@ def covered(
                 yield Covered(repository, *match)
     except AWS_ERRORS as error:
         listing.failure = RegionFailure(
-            registry.region, error_code(error), f"listing repositories: {error_message(error)}"
+            registry.region,
+            error_code(error),
+            f"listing repositories: {error_message(error)}",
+            account=registry.account,
         )
         audit.region_failed(listing.failure)
 
 
 def run_on_aws(config: Config, request: RunRequest) -> RunReport:
     """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
-    in_use = read_in_use(config, request.regions, request.now)
-    return run(config, request, lambda region: registry_for(config, region), in_use)
+    accounts = resolve_accounts(config, home_region(request.regions))
+    in_use = read_in_use(config, request.regions, request.now, accounts)
+    request = replace(request, accounts=accounts.cleaned)
+    report = run(config, request, registries(config, accounts), in_use)
+    report.region_failures[:0] = accounts.region_failures
+    report.consumer_accounts = [account for account in accounts.read if account is not None]
+    return report
+
+
+def one_account(registry_for: RegistryFactory) -> AccountRegistries:
+    """The registries of a run that cleans one account (the credentials' own, or a fan-out slice's)."""
+    return lambda _account: registry_for
 
 
 def run(
-    config: Config, request: RunRequest, registry_for: RegistryFactory, in_use: InUseSnapshot | None = None
+    config: Config,
+    request: RunRequest,
+    registries: AccountRegistries,
+    in_use: InUseSnapshot | None = None,
 ) -> RunReport:
     started = time.monotonic()
     audit.start_run(request.run_id)
@@ -206,12 +268,38 @@ def run(
         in_use_failures=list(in_use.failures),
         inspector=list(in_use.inspector),
         in_use_ignored=list(in_use.ignored),
+        accounts=[account for account in request.accounts if account is not None],
     )
     references = references_by_repository(in_use.references)
-    for region in request.regions:
-        _run_region(config, request, registry_for(region), report, references, in_use.withholds_deletions)
+    for registry in each_registry(request.accounts, request.regions, registries, report.region_failures):
+        _run_region(config, request, registry, report, references, in_use.withholds_deletions)
     report.duration_seconds = time.monotonic() - started
     return report
+
+
+def each_registry(
+    accounts: Sequence[str | None],
+    regions: Sequence[str],
+    registries: AccountRegistries,
+    failures: list[RegionFailure],
+) -> Iterator[EcrRegistry]:
+    """Every registry of a run, account by account, region by region. An account that can't be reached
+    (its role can't be assumed) is a failure, appended to `failures` and logged; the others go on."""
+    for account in accounts:
+        try:
+            registry_for = registries(account)
+        except AWS_ERRORS as error:
+            failure = RegionFailure(
+                ALL_REGIONS,
+                error_code(error),
+                f"reaching the account: {error_message(error)}",
+                account=account,
+            )
+            audit.region_failed(failure)
+            failures.append(failure)
+            continue
+        for region in regions:
+            yield registry_for(region)
 
 
 def _listing(registry: EcrRegistry, start: str | None) -> Iterator[Repository]:
@@ -244,7 +332,8 @@ def _run_region(
     when a worker picks the repository up): they are counted as deferred and the next run starts with
     the first of them."""
     workers = config.execution.workers
-    listing = RegionListing(registry.region)
+    listing = RegionListing(registry.region, account=registry.account)
+    key = registry_key(registry.account, registry.region)
     pending: deque[tuple[int, str, Future[RepositoryReport | None]]] = deque()
     first_deferred: tuple[int, str] | None = None
     """(order of processing, name) of the earliest repository not started: where the next run begins."""
@@ -256,7 +345,7 @@ def _run_region(
         nonlocal done
         done += 1
         if request.progress:
-            request.progress(RegionProgress(registry.region, done, listed))
+            request.progress(RegionProgress(key, done, listed))
 
     def defer(position: int, name: str) -> None:
         nonlocal first_deferred, deferred_here
@@ -281,7 +370,7 @@ def _run_region(
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"janitor-{registry.region}") as pool:
         try:
-            start = request.resume.get(registry.region)
+            start = request.resume.get(key)
             position = -1
             for position, repository in enumerate(covered(config, registry, listing, start=start)):
                 if request.out_of_time():
@@ -299,11 +388,11 @@ def _run_region(
             while pending:
                 collect()
     if request.progress:  # the region's last word, also when it had nothing to do
-        request.progress(RegionProgress(registry.region, done, done if listed is None else listed))
+        request.progress(RegionProgress(key, done, done if listed is None else listed))
     report.unmatched += listing.unmatched
     if listing.failure is not None:
         report.region_failures.append(listing.failure)
     if first_deferred is not None:
         report.deferred += deferred_here
-        report.resume[registry.region] = first_deferred[1]
-        audit.deferred(registry.region, deferred_here, first_deferred[1])
+        report.resume[key] = first_deferred[1]
+        audit.deferred(registry.region, deferred_here, first_deferred[1], account=registry.account)

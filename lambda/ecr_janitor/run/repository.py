@@ -125,7 +125,14 @@ class RepositoryRun:
         write = not self.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
         if write:
             self.registry.put_lifecycle_policy(name, policy.text())
-            audit.policy_written(self.repository.region, name, status, previous=current, written=wanted)
+            audit.policy_written(
+                self.repository.region,
+                name,
+                status,
+                previous=current,
+                written=wanted,
+                account=self.repository.account,
+            )
         outcome = PolicyOutcome(
             status,
             write,
@@ -176,16 +183,20 @@ class RepositoryRun:
         decisions = {d.image.digest: d for d in plan.decisions}
         region = self.repository.region
 
+        account = self.repository.account
+
         # Logged as ECR answers, so an action is on record even if the run is cut short after it.
         def audit_deletions(result: DeleteResult) -> None:
-            audit.images_deleted(region, name, [decisions[digest] for digest in result.deleted])
+            deleted = [decisions[digest] for digest in result.deleted]
+            audit.images_deleted(region, name, deleted, account=account)
             for failure in result.failures:
-                audit.delete_failed(region, name, failure)
+                audit.delete_failed(region, name, failure, account=account)
 
         def audit_archiving(result: ArchiveResult) -> None:
-            audit.images_archived(region, name, [decisions[digest] for digest in result.archived])
+            archived = [decisions[digest] for digest in result.archived]
+            audit.images_archived(region, name, archived, account=account)
             for failure in result.failures:
-                audit.archive_failed(region, name, failure)
+                audit.archive_failed(region, name, failure, account=account)
 
         deletion, archiving = apply_in_layers(self.registry, name, plan, audit_deletions, audit_archiving)
         problems = [

@@ -12,36 +12,48 @@ from typing import IO, Any
 
 from ecr_janitor.adapters import clients
 from ecr_janitor.config import Config
-from ecr_janitor.core.model import RegionFailure, Repository
+from ecr_janitor.core.model import RegionFailure, Repository, registry_key
 from ecr_janitor.events import JanitorEvent, PrepareStep
 from ecr_janitor.observability import logger
 from ecr_janitor.run import janitor
+from ecr_janitor.run.accounts import resolve_accounts
 from ecr_janitor.run.fanout.environment import run_store, slice_size
 from ecr_janitor.run.fanout.overlap import refuse_overlap
 from ecr_janitor.run.fanout.store import IN_USE, MAX_LISTED, MAX_SLICE_BYTES, RESULTS, RUN, SLICES
 
 
+@dataclass(frozen=True)
+class SliceEntry:
+    """One slice as the run's record lists it: whose registry, which region, how many repositories."""
+
+    account: str | None
+    region: str
+    repositories: int
+
+
 class SliceWriter:
     """Streams slices into a JSON array in a file: only the slice being filled is held in memory. A slice
-    holds one region's repositories, at most `size` of them and MAX_SLICE_BYTES of JSON."""
+    holds one registry's repositories (one account's, one region's), at most `size` of them and
+    MAX_SLICE_BYTES of JSON."""
 
     def __init__(self, file: IO[bytes], size: int) -> None:
         self._file = file
         self._size = size
-        self._region = ""
+        self._registry: tuple[str | None, str] = (None, "")
         self._current: list[dict[str, str]] = []
         self._bytes = 0
-        self.table: list[tuple[str, int]] = []
-        """(region, repositories) of every slice written, in order: the Distributed Map's item index."""
+        self.table: list[SliceEntry] = []
+        """Every slice written, in order: the Distributed Map's item index."""
         file.write(b"[")
 
-    def add(self, repository: Repository) -> None:
+    def add(self, repository: Repository, account: str | None = None) -> None:
+        """`account`: the registry's, when the run names it (None: the credentials' own)."""
         entry = {"name": repository.name, "arn": repository.arn}
         cost = len(json.dumps(entry)) + 1
         full = len(self._current) >= self._size or self._bytes + cost > MAX_SLICE_BYTES
-        if repository.region != self._region or full:
+        if (account, repository.region) != self._registry or full:
             self.close_slice()
-            self._region = repository.region
+            self._registry = (account, repository.region)
         self._current.append(entry)
         self._bytes += cost
 
@@ -50,9 +62,12 @@ class SliceWriter:
             return
         if self.table:
             self._file.write(b",")
-        document = {"region": self._region, "repositories": self._current}
+        account, region = self._registry
+        document: dict[str, Any] = {"region": region, "repositories": self._current}
+        if account is not None:
+            document["account"] = account
         self._file.write(json.dumps(document, separators=(",", ":")).encode())
-        self.table.append((self._region, len(self._current)))
+        self.table.append(SliceEntry(account, region, len(self._current)))
         self._current, self._bytes = [], 0
 
     def finish(self) -> None:
@@ -62,45 +77,48 @@ class SliceWriter:
 
 @dataclass
 class Listing:
-    slices: list[tuple[str, int]] = field(default_factory=list)
+    slices: list[SliceEntry] = field(default_factory=list)
     unmatched: int = 0
     carried_over: int = 0
     region_failures: list[RegionFailure] = field(default_factory=list)
 
     @property
     def repositories(self) -> int:
-        return sum(count for _, count in self.slices)
+        return sum(entry.repositories for entry in self.slices)
 
 
 def list_slices(
     config: Config,
     regions: Sequence[str],
-    registry_for: janitor.RegistryFactory,
+    registries: janitor.AccountRegistries,
     file: IO[bytes],
     *,
     size: int,
     carried: Mapping[str, set[str]],
+    accounts: Sequence[str | None] = (None,),
 ) -> Listing:
-    """Every repository a target covers, region by region, in listing order. Repositories the last run
-    deferred get slices of their own after their region's, so the slice that ran out of time is shorter
-    this time and they start fresh."""
+    """Every repository a target covers, registry by registry (account, then region), in listing order.
+    Repositories the last run deferred get slices of their own after their registry's, so the slice that
+    ran out of time is shorter this time and they start fresh. An account that can't be reached is a
+    failure; the others are listed."""
     listing = Listing()
     writer = SliceWriter(file, size)
-    for region in regions:
-        wanted = carried.get(region, set())
+    for registry in janitor.each_registry(accounts, regions, registries, listing.region_failures):
+        account = registry.account
+        wanted = carried.get(registry_key(account, registry.region), set())
         first: list[Repository] = []
-        found = janitor.RegionListing(region)
-        for covered in janitor.covered(config, registry_for(region), found):
+        found = janitor.RegionListing(registry.region, account=account)
+        for covered in janitor.covered(config, registry, found):
             if covered.repository.name in wanted:
                 first.append(covered.repository)
             else:
-                writer.add(covered.repository)
+                writer.add(covered.repository, account)
         listing.unmatched += found.unmatched
         if found.failure is not None:
             listing.region_failures.append(found.failure)
         writer.close_slice()
         for repository in first:
-            writer.add(repository)
+            writer.add(repository, account)
         writer.close_slice()
         listing.carried_over += len(first)
     writer.finish()
@@ -124,21 +142,23 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             clients.client("stepfunctions", home), step.state_machine_arn, step.execution_arn, started_at
         )
     store = run_store(home, step.run_id)
-    in_use = janitor.read_in_use(config, regions, request.now)
+    accounts = resolve_accounts(config, home)
+    in_use = janitor.read_in_use(config, regions, request.now, accounts)
     store.put_in_use(in_use)
 
     with tempfile.TemporaryFile() as file:
         listing = list_slices(
             config,
             regions,
-            lambda region: janitor.registry_for(config, region),
+            janitor.registries(config, accounts),
             file,
             size=slice_size(),
             carried=store.carried_over(),
+            accounts=accounts.cleaned,
         )
         store.put_file(store.key(SLICES), file)
 
-    region_failures = [asdict(f) for f in listing.region_failures]
+    region_failures = [asdict(f) for f in [*accounts.region_failures, *listing.region_failures]]
     store.put_json(
         store.key(RUN),
         {
@@ -147,7 +167,8 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "dryRun": request.dry_run,
             "dryRunReason": request.dry_run_reason,
             "regions": list(regions),
-            "slices": [{"region": region, "repositories": count} for region, count in listing.slices],
+            "accounts": [account for account in accounts.cleaned if account is not None],
+            "slices": [asdict(entry) for entry in listing.slices],
             "unmatched": listing.unmatched,
             "carriedOver": listing.carried_over,
             "regionFailures": region_failures,

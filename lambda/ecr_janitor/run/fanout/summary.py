@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecr_janitor.config import Config
+from ecr_janitor.core.model import registry_key
 from ecr_janitor.events import InvalidEventError, SummaryStep
-from ecr_janitor.observability import logger, metrics
+from ecr_janitor.observability import account_metrics, logger, metrics
 from ecr_janitor.outputs import audit
 from ecr_janitor.outputs import metrics as run_metrics
-from ecr_janitor.outputs.report import run_totals, sum_totals
+from ecr_janitor.outputs.report import part_totals, run_totals, sum_totals
 from ecr_janitor.run import janitor
 from ecr_janitor.run.fanout.environment import run_store
 from ecr_janitor.run.fanout.store import MAX_LISTED, MAX_MESSAGE, RUN, SUMMARY, RunStore
@@ -32,10 +33,11 @@ class WorkerResult(_Lenient):
     run_id: str = Field(alias="runId")
     slice_index: int = Field(alias="sliceIndex", ge=0)
     region: str
+    account: str | None = None
     status: str
     dry_run: bool = Field(alias="dryRun")
     totals: dict[str, int]
-    failed_repositories: list[dict[str, str]] = Field(default_factory=list, alias="failedRepositories")
+    failed_repositories: list[dict[str, str | None]] = Field(default_factory=list, alias="failedRepositories")
     failed_repositories_omitted: int = Field(default=0, alias="failedRepositoriesOmitted")
     deferred: list[str] = Field(default_factory=list)
 
@@ -43,6 +45,7 @@ class WorkerResult(_Lenient):
 class SliceEntry(_Lenient):
     region: str
     repositories: int
+    account: str | None = None
 
 
 class RunRecord(_Lenient):
@@ -53,11 +56,15 @@ class RunRecord(_Lenient):
     dry_run: bool = Field(alias="dryRun")
     dry_run_reason: str = Field(alias="dryRunReason")
     slices: list[SliceEntry]
+    accounts: list[str] = Field(default_factory=list)
+    """The registries cleaned, by account id, when the run names them."""
     unmatched: int
     carried_over: int = Field(default=0, alias="carriedOver")
-    region_failures: list[dict[str, str]] = Field(alias="regionFailures")
-    in_use_source_failures: list[dict[str, str]] = Field(alias="inUseSourceFailures")
-    in_use_source_warnings: list[dict[str, str]] = Field(default_factory=list, alias="inUseSourceWarnings")
+    region_failures: list[dict[str, str | None]] = Field(alias="regionFailures")
+    in_use_source_failures: list[dict[str, str | None]] = Field(alias="inUseSourceFailures")
+    in_use_source_warnings: list[dict[str, str | None]] = Field(
+        default_factory=list, alias="inUseSourceWarnings"
+    )
 
 
 @dataclass
@@ -78,11 +85,13 @@ class FailedWorker:
     region: str
     repositories: int
     error: str
+    account: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "sliceIndex": self.slice_index,
             "region": self.region,
+            "account": self.account,
             "repositories": self.repositories,
             "error": self.error,
         }
@@ -166,7 +175,9 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
     for index, entry in enumerate(record.slices):
         if index not in results:
             reason = outcome.errors.get(index, "no result: the worker failed or never ran")
-            failed_workers.append(FailedWorker(index, entry.region, entry.repositories, reason))
+            failed_workers.append(
+                FailedWorker(index, entry.region, entry.repositories, reason, entry.account)
+            )
             audit.worker_failed(
                 step.run_id,
                 region=entry.region,
@@ -185,11 +196,13 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
     dry_run = all(r.dry_run for r in results.values()) if results else record.dry_run
     duration = max(0.0, (datetime.now(UTC) - record.started_at).total_seconds())
     run_metrics.publish_totals(totals, metrics, duration_seconds=duration, dry_run=dry_run)
+    if config.accounts is not None:
+        run_metrics.publish_accounts(_account_totals(record, results, failed_workers), account_metrics)
     metrics.flush_metrics()
 
     deferred: dict[str, list[str]] = {}
     for result in results.values():
-        deferred.setdefault(result.region, []).extend(result.deferred)
+        deferred.setdefault(registry_key(result.account, result.region), []).extend(result.deferred)
     store.carry_over(deferred)
 
     failed_repositories = [f for r in sorted(results.values(), key=_by_index) for f in r.failed_repositories]
@@ -237,6 +250,20 @@ def summarize(step: SummaryStep, config: Config) -> dict[str, Any]:
         key: value[:MAX_LISTED] if key in listed else value for key, value in summary.items()
     }
     return {**short, "summaryKey": store.key(SUMMARY)}
+
+
+def _account_totals(
+    record: RunRecord, results: dict[int, WorkerResult], failed_workers: Sequence[FailedWorker]
+) -> dict[str, dict[str, int]]:
+    """Per cleaned account: its workers' totals, its slices without a result and its region failures."""
+    return {
+        account: part_totals(
+            sum_totals(r.totals for r in results.values() if r.account == account),
+            failed_outside_repositories=sum(w.repositories for w in failed_workers if w.account == account)
+            + sum(f.get("account") == account for f in record.region_failures),
+        )
+        for account in record.accounts
+    }
 
 
 def _by_index(result: WorkerResult) -> int:

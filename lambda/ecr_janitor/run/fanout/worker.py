@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ecr_janitor.adapters.accounts import AccountAccess
 from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.config import Config
 from ecr_janitor.core.model import Repository
 from ecr_janitor.events import InvalidEventError, JanitorEvent, WorkerStep
 from ecr_janitor.observability import logger
 from ecr_janitor.run import janitor
+from ecr_janitor.run.accounts import may_clean
 from ecr_janitor.run.fanout.environment import fanout_concurrency, run_store
 from ecr_janitor.run.fanout.store import MAX_LISTED, MAX_MESSAGE
 
@@ -26,8 +28,10 @@ class SliceRegistry(EcrRegistry):
     also notes which repositories were started (their tags are the first thing a run reads), so the
     ones the time budget left out are known exactly, whatever order the threads took them in."""
 
-    def __init__(self, client: Any, region: str, repositories: Sequence[Repository]) -> None:
-        super().__init__(client, region)
+    def __init__(
+        self, client: Any, region: str, repositories: Sequence[Repository], *, account: str | None = None
+    ) -> None:
+        super().__init__(client, region, account=account)
         self._slice = tuple(repositories)
         self._started: set[str] = set()
         self._lock = threading.Lock()
@@ -51,12 +55,19 @@ class SliceRegistry(EcrRegistry):
 
 
 def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaContext) -> dict[str, Any]:
-    region = step.slice.region
+    region, account = step.slice.region, step.slice.account
     regions = janitor.resolve_regions(config)
     if region not in regions:
         raise InvalidEventError(
             f"slice {step.slice_index} is in {region}, a region the config does not walk "
             f"({', '.join(regions) or 'none'}); nothing was done"
+        )
+    home = janitor.home_region([region])
+    access = AccountAccess(config.access_role, home)
+    if not may_clean(config, account, access.home):
+        raise InvalidEventError(
+            f"slice {step.slice_index} is in account {account}, which the config does not clean; "
+            "nothing was done"
         )
     real_now = datetime.now(UTC)
     request = janitor.begin(
@@ -71,13 +82,17 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
         details=False,
         run_id=step.run_id,
     )
+    request = replace(request, accounts=(account,))
     repositories = [Repository(r.name, r.arn, region) for r in step.slice.repositories]
-    store = run_store(janitor.home_region([region]), step.run_id)
+    store = run_store(home, step.run_id)
     in_use = store.in_use_for({r.name for r in repositories})
-    # Every worker running at once shares the config's per-region budget of ECR requests.
-    client = janitor.ecr_client(config, region, share=fanout_concurrency())
-    registry = SliceRegistry(client, region, repositories)
-    report = janitor.run(config, request, registry.for_region, in_use)
+    # Every worker running at once shares the config's budget of ECR requests for this registry. An
+    # account whose role can't be assumed fails the worker: its slice counts as failed repositories.
+    client = janitor.ecr_client(
+        config, region, share=fanout_concurrency(), client_for=access.client_for(account)
+    )
+    registry = SliceRegistry(client, region, repositories, account=account)
+    report = janitor.run(config, request, janitor.one_account(registry.for_region), in_use)
 
     # Covered repositories the time budget left out (uncovered ones count as unmatched, not deferred).
     deferred = [r.name for r in registry.not_started() if config.target_for(r.name) is not None]
@@ -93,6 +108,7 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
         "runId": step.run_id,
         "sliceIndex": step.slice_index,
         "region": region,
+        "account": account,
         "status": "failed" if report.has_failures else "ok",
         "dryRun": report.dry_run,
         "repositories": len(repositories),
