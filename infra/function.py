@@ -63,10 +63,16 @@ TIMEOUT = Duration.minutes(15)
 """Lambda's maximum. A registry with thousands of repositories and 100,000 images per repository takes
 many paginated DescribeImages calls with adaptive retries; the nightly run has no one waiting for it."""
 
-MEMORY_MB = 1024
-"""A full image listing is held in memory to plan one repository (about 1-2 KB of Python objects per
-image, so 100,000 images is ~200 MB), plus boto3, pydantic and the in-use index. 1 GB leaves headroom
-and buys more CPU for JSON parsing; at one 15-minute arm64 run a night it costs about a cent."""
+MEMORY_MB = 1769
+"""One vCPU: Lambda allocates CPU in proportion to memory, one vCPU at 1,769 MB, and one Python process
+uses at most one (the GIL). The run is CPU-bound: `make bench` measures about 6 ms of CPU per ECR call,
+so at 1,024 MB (0.58 vCPU) a run managed about 100 calls a second, below the 150 a second
+`maxRequestsPerSecond` allows; at one vCPU about 170, so the rate limit sets the pace. Lambda bills
+memory x time, and CPU-bound time shrinks in proportion, so a run costs about the same (13% more
+when the rate limit, not the CPU, sets the pace), finishes sooner, and one night covers about half as
+many repositories again. Memory itself is not the constraint: a full image listing held to plan one
+repository is about 1-2 KB of Python objects per image (100,000 images: ~200 MB), and the Lambda keeps
+totals only."""
 
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 """The audit trail: every deletion is a log line. Three months covers a quarterly review."""

@@ -101,7 +101,7 @@ def test_the_resume_state_is_the_only_parameter_the_function_writes(default: Syn
 def test_sized_for_large_registries_and_never_overlapping(default: Synthesized) -> None:
     props = _function(default)
     assert props["Timeout"] == 900
-    assert props["MemorySize"] == 1024
+    assert props["MemorySize"] == 1769  # one vCPU: infra/function.py MEMORY_MB
     assert props["ReservedConcurrentExecutions"] == 1
     assert props["TracingConfig"] == {"Mode": "Active"}
 
