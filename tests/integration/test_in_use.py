@@ -303,3 +303,32 @@ def test_a_source_unreadable_in_one_region_withholds_deletions_in_every_region(
     (repo,) = report["repositories"]
     assert (repo["region"], repo["status"]) == ("us-east-1", "blocked")
     assert "ECS in eu-west-1 could not be read" in repo["message"]
+
+
+@pytest.mark.parametrize("used_elsewhere", [True, False])
+def test_a_one_region_run_still_reads_what_the_other_configured_regions_run(
+    tmp_path: Path,
+    seeder: Seeder,
+    capsys: pytest.CaptureFixture[str],
+    local_ecr: LocalEcr,
+    used_elsewhere: bool,
+) -> None:
+    """`run --region us-east-1` cleans us-east-1 only, but a Lambda in eu-west-1 (a region the config
+    walks) that runs one of its images keeps it; with no such function the same image goes."""
+    seeder.repository("svc/api")
+    pinned = seeder.image("svc/api", pushed_at=OLD, tags=["v1"])
+    if used_elsewhere:
+        Workloads(region="eu-west-1").lambda_function("eu-api", image_uri("svc/api", tag="v1"))
+    config = write_config(tmp_path, protect={"inspector": "off", "eks": "off"})
+    document = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**document, "regions": ["us-east-1", "eu-west-1"]}))
+
+    code = main(["run", "--config", str(config), "--region", "us-east-1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert report["regions"] == ["us-east-1"]
+    assert (pinned in seeder.images_left("svc/api")) is used_elsewhere
+    read_in = {call.region for call in local_ecr.strict.calls if call.service == "lambda"}
+    assert read_in == {"us-east-1", "eu-west-1"}  # both regions' functions were read
+
