@@ -332,3 +332,47 @@ def test_a_one_region_run_still_reads_what_the_other_configured_regions_run(
     read_in = {call.region for call in local_ecr.strict.calls if call.service == "lambda"}
     assert read_in == {"us-east-1", "eu-west-1"}  # both regions' functions were read
 
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_a_secure_string_list_is_read_decrypted(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str], listed: bool
+) -> None:
+    seeder.repository("svc/jobs")
+    image = seeder.image("svc/jobs", pushed_at=OLD, tags=["t1"])
+    uris = [image_uri("svc/jobs", tag="t1")] if listed else [image_uri("svc/jobs", tag="other")]
+    workloads.client("ssm").put_parameter(Name="/in-use/secure", Type="SecureString", Value=",".join(uris))
+
+    code, report = run(capsys, write_config(tmp_path, protect={"extraImageLists": ["ssm:/in-use/secure"]}))
+
+    assert code == 0, report["inUseSourceFailures"]
+    assert (image in seeder.images_left("svc/jobs")) is listed
+
+
+@pytest.mark.parametrize("line", ["Not An Image!", "svc/Jobs:v1", "AQICAHh+kms/ciphertext=="])
+def test_a_list_entry_that_cannot_name_an_image_withholds_deletions(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    seeder.repository("svc/jobs")
+    images = {seeder.image("svc/jobs", pushed_at=OLD)}
+    location = workloads.s3_list("lists", "in-use.txt", "svc/jobs:t1", line)
+
+    code, report = run(capsys, write_config(tmp_path, protect={"extraImageLists": [location]}))
+
+    assert code == 1
+    assert seeder.images_left("svc/jobs") == images
+    (failure,) = report["inUseSourceFailures"]
+    assert failure["code"] == "UnreadableImageUri"
+    assert line in failure["message"]
+
+
+def test_a_list_of_valid_entries_lets_the_rest_go(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("svc/jobs")
+    unused = seeder.image("svc/jobs", pushed_at=OLD)
+    location = workloads.s3_list("lists", "in-use.txt", "svc/jobs:t1", "ghcr.io/someone/else:v1")
+
+    code, _ = run(capsys, write_config(tmp_path, protect={"extraImageLists": [location]}))
+
+    assert code == 0
+    assert unused not in seeder.images_left("svc/jobs")
