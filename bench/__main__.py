@@ -2,8 +2,8 @@
 with a fixed latency.
 
     python -m bench [--scenarios nightly,side-by-side] [--repositories 200] [--images 100]
-                    [--latency-ms 50] [--repeat 1] [--pool-workers 16] [--sweep-workers 4,8,16,32]
-                    [--memory-sizes 100,400,1600]
+                    [--latency-ms 50] [--repeat 1] [--pool-workers 16] [--sweep-workers 4,8,32]
+                    [--baseline OTHER/lambda] [--memory-sizes 100,400,1600]
 
 Every cleaner runs in its own process against the same strict local ECR (pages, batches and answers as
 the real one), seeded identically before each run. Per scenario (bench/scenario.py): ECR calls per
@@ -11,8 +11,9 @@ operation against the floor; wall time, speed-up, the process's CPU seconds and 
 of each cleaner; a CPU profile of the janitor (the top functions by cumulative CPU, each thread timed by
 its own CPU clock). Then the janitor's peak memory as the registry grows, and a projection to 10,000
 repositories from the measured CPU per call at the function's memory size. `--sweep-workers` also
-measures the janitor at other `execution.workers` values. The results go to .bench/results.json. Exit
-code 1 when a target is missed.
+measures the janitor at other `execution.workers` values, `--baseline` another version's janitor; the
+timed runs alternate and `--repeat` keeps the median of each. The results go to .bench/results.json.
+Exit code 1 when a target is missed.
 """
 
 from __future__ import annotations

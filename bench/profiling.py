@@ -23,13 +23,14 @@ T = TypeVar("T")
 _PLUMBING = ("threading.py", "concurrent/futures/", "/bench/", "<frozen ", "cProfile.py", "profiling.py")
 """Frames whose cumulative time is everything below them (thread entry points, the bench itself)."""
 _AREAS = (
-    ("logging", ("/logging/", "aws_lambda_powertools/logging")),
+    ("logging", ("/logging/", "aws_lambda_powertools/logging", "observability.py")),
     ("botocore parsing", ("botocore/parsers.py", "botocore/utils.py", "dateutil/", "botocore/response.py")),
     ("botocore other", ("botocore/", "boto3/", "s3transfer/")),
     ("http", ("urllib3/", "http/client.py", "socket.py", "ssl.py", "email/")),
     ("json", ("json/",)),
     ("ecr_janitor", ("ecr_janitor/",)),
     ("import", ("importlib", "<frozen importlib")),
+    ("threads", ("threading.py", "concurrent/futures/", "queue.py")),
 )
 
 
@@ -83,7 +84,7 @@ def _name(key: tuple[str, int, str]) -> str:
 
 def summary(stats: pstats.Stats, *, top: int = 15) -> dict[str, Any]:
     """The top functions by cumulative CPU (thread plumbing and the bench left out), and the CPU spent
-    in each area's own code (self time, so the areas add up)."""
+    in each area's own code (self time, so the areas add up; a built-in's goes to its callers' areas)."""
     entries: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
     total = sum(tottime for _cc, _nc, tottime, _ct, _callers in entries.values())
     ranked = sorted(entries.items(), key=lambda item: item[1][3], reverse=True)
@@ -93,9 +94,12 @@ def summary(stats: pstats.Stats, *, top: int = 15) -> dict[str, Any]:
         if key[0] != "~" and not any(marker in key[0] for marker in _PLUMBING)
     ]
     areas: dict[str, float] = {}
-    for (path, _line, _function), (_cc, _nc, tottime, _ct, _callers) in entries.items():
-        area = next((name for name, markers in _AREAS if any(m in path for m in markers)), "other")
-        areas[area] = areas.get(area, 0.0) + tottime
+    for (path, _line, _function), (_cc, _nc, tottime, _ct, callers) in entries.items():
+        # A built-in's own time belongs to the area of the code that called it.
+        shares = callers.items() if path == "~" and callers else [((path, 0, ""), (0, 0, tottime, 0))]
+        for (caller_path, _l, _f), (_c, _n, caller_tottime, _t) in shares:
+            area = next((name for name, markers in _AREAS if any(m in caller_path for m in markers)), "other")
+            areas[area] = areas.get(area, 0.0) + caller_tottime
     return {
         "profiledCpuSeconds": round(total, 3),
         "top": functions[:top],
