@@ -149,6 +149,32 @@ def test_a_refused_index_is_reported_and_its_children_are_not_asked_for(
     assert len(audit(err, "archive_failure")) == 4
 
 
+def test_a_night_stopped_after_an_index_leaves_its_children_to_no_later_untagged_rule(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Night 1 archives the index, then an error stops the repository's archiving before its platform
+    images. Night 2 can't read the archived index's manifest: its ACTIVE children must not look like the
+    untagged rule's own."""
+    web = Releases(seeder)
+    for follower in (*web.children, web.signature):
+        local_ecr.strict.refused_storage_updates[follower] = ("AccessDeniedException", "stopped")
+    config = str(write_config(tmp_path, ARCHIVE_OLD_RELEASES, EXPIRE_UNTAGGED))
+    code, _, _ = invoke(capsys, "run", "--config", config, "--json")
+    assert code == 1
+    assert statuses("web")[web.index] == "ARCHIVED"
+    assert {statuses("web")[child] for child in web.children} == {"ACTIVE"}
+    local_ecr.strict.refused_storage_updates.clear()
+    code, out, err = invoke(capsys, "run", "--config", config, "--json")
+    assert code == 0, err
+    (repo,) = json.loads(out)["repositories"]
+    kept = {i["digest"]: i["reason"] for i in repo["kept"]}
+    assert {kept[child] for child in web.children} == {"may-be-listed-by-archived-index"}
+    assert {statuses("web")[child] for child in web.children} == {"ACTIVE"}
+    assert repo["imagesExpired"] == 0
+    # Control: night 1, with no archived index yet, did expire the untagged leftovers.
+    assert not set(web.leftovers) & set(statuses("web"))
+
+
 def _archive_night(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], *documents: dict[str, Any]
 ) -> tuple[str, str, str]:

@@ -149,6 +149,25 @@ def test_the_plan_never_leaves_a_follower_behind_its_leader(
                 assert child.reason.code in {*PROTECTION_CODES, ReasonCode.FOLLOWS_KEPT, ReasonCode.RESTORING}
 
 
+@settings(max_examples=250, deadline=None)
+@given(with_storage_classes(), archive_policies())
+def test_beside_an_unreadable_index_no_untagged_image_is_expired_or_archived_by_a_rule(
+    repo: list[Image], documents: list[dict[str, Any]]
+) -> None:
+    """Any untagged image may be a platform image of an archived index whose manifest ECR won't serve (a run
+    cut short between the index and its children leaves them ACTIVE): while such an index is there, none is
+    expired, and one goes to the archive only with an index it is known to follow."""
+    plan = evaluate(repo, rules(*documents), NOW)
+    if not any(i.is_index and i.children_unknown for i in repo):
+        return
+    for decision in plan.decisions:
+        if decision.image.tagged or decision.image.is_index:
+            continue
+        assert decision.verdict is not Verdict.EXPIRE, "a possible child of an archived index was expired"
+        if decision.verdict is Verdict.ARCHIVE:
+            assert decision.reason.code is ReasonCode.FOLLOWS_ARCHIVED
+
+
 @settings(max_examples=200, deadline=None)
 @given(with_storage_classes(), archive_policies(), st.randoms(use_true_random=False))
 def test_the_archive_plan_does_not_depend_on_input_order(

@@ -19,6 +19,9 @@ It follows ECR's documented lifecycle evaluation; docs/retain-semantics.md state
    index, and signatures, attestations, SBOMs and OCI referrers of an image in the repository. A
    follower ends where the most alive of the images it follows ends: kept (active) if any of them
    stays active, archived if any of them stays or goes into the archive, expired when all are expired.
+   While an archived index whose manifest ECR won't serve is in the repository, any untagged image may be
+   one of its platform images: none is counted by rules or expired (with anything); one stays where it is
+   unless an index it is known to follow takes it into the archive.
 6. Actions go in layers: an index before its children, a subject before its referrers, so a run cut
    short never leaves an active index whose child is archived or gone.
 
@@ -63,6 +66,9 @@ class ReasonCode(StrEnum):
     RESTORING = "restoring"
     """ACTIVATING: ECR is restoring it from the archive; no rule acts on it."""
     UNRESOLVED = "unresolved"
+    MAY_BE_LISTED_BY_ARCHIVED_INDEX = "may-be-listed-by-archived-index"
+    """Untagged, beside an archived index whose manifest ECR won't serve: possibly one of its platform images,
+    so neither counted nor acted on by rules, nor expired with anything, while that index is there."""
 
 
 PROTECTION_CODES = frozenset(
@@ -269,17 +275,19 @@ def leaders_of(images: Sequence[Image]) -> dict[str, set[str]]:
 
 
 def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
-    """Image -> the images in the repository that list it (indexes) or that it signs or describes.
+    """Image -> the images in the repository that list it (indexes) or that it signs or describes."""
+    return {digest: frozenset(found) for digest, found in leaders_of(images).items()}
 
-    An archived index whose manifest ECR won't serve may list any untagged archived image: each of those
-    follows it, so that none is expired while the index stays restorable."""
-    parents = leaders_of(images)
-    unknown = [image.digest for image in images if image.is_index and image.children_unknown]
-    for image in images:
-        if image.archived and not image.tagged and not image.is_index:
-            for index in unknown:
-                parents.setdefault(image.digest, set()).add(index)
-    return {digest: frozenset(found) for digest, found in parents.items()}
+
+def unreadable_indexes(images: Sequence[Image]) -> list[Image]:
+    """The indexes whose children are unknown: archived, so ECR won't serve their manifests."""
+    return [image for image in images if image.is_index and image.children_unknown]
+
+
+def may_be_listed(image: Image, unreadable: Sequence[Image]) -> bool:
+    """Whether an unreadable index may list the image: it is an untagged manifest (a platform image or a
+    referrer) and such an index is in the repository."""
+    return bool(unreadable) and not image.tagged and not image.is_index
 
 
 def _rule_outcomes(
@@ -318,6 +326,7 @@ def evaluate(
     ordered = newest_first(images)
     by_digest = {image.digest: image for image in ordered}
     parents = followed_by(ordered)
+    unreadable = unreadable_indexes(ordered)
     listed_by = {
         digest: frozenset(p for p in found if by_digest[p].is_index and digest in by_digest[p].children)
         for digest, found in parents.items()
@@ -326,7 +335,8 @@ def evaluate(
     def is_follower(image: Image) -> bool:
         return image.digest in parents and (not image.tagged or image.subject is not None)
 
-    outcomes = _rule_outcomes([i for i in ordered if not is_follower(i)], rules, now)
+    counted = [i for i in ordered if not is_follower(i) and not may_be_listed(i, unreadable)]
+    outcomes = _rule_outcomes(counted, rules, now)
     decided: dict[str, Decision] = {}
 
     def who(digests: Iterable[str]) -> str:
@@ -335,9 +345,17 @@ def evaluate(
     def relation(image: Image) -> str:
         if listed_by.get(image.digest) and not image.subject:
             return "listed by"
-        if image.subject in parents[image.digest]:
-            return "follows"
-        return "may be listed by (its manifest is unreadable while archived)"
+        return "follows"
+
+    def possible_child(image: Image) -> Decision:
+        """Kept where it is: an unreadable index may list it, and its restore would need it."""
+        shown = [_describe(index) for index in unreadable[:3]]
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        detail = (
+            f"untagged: may be listed by archived index {', '.join(shown)}{more}, whose manifest ECR won't "
+            "serve; kept where it is and not counted by rules while such an index is in the repository"
+        )
+        return Decision(image, Verdict.KEEP, Reason(ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX, detail))
 
     def follow(image: Image) -> Decision:
         """A follower ends where the most alive of the images it follows ends."""
@@ -387,6 +405,8 @@ def evaluate(
         elif image.digest in outcomes:
             verdict, reason = outcomes[image.digest]
             proposed = Decision(image, verdict, reason)
+        elif may_be_listed(image, unreadable):
+            return possible_child(image)
         elif image.archived:
             reason = Reason(
                 ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
@@ -397,9 +417,11 @@ def evaluate(
         if proposed.verdict is Verdict.KEEP:
             return proposed
         veto = protections.veto(image, now) or index_veto(image, proposed.verdict)
-        if veto is None:
-            return proposed
-        return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
+        if veto is not None:
+            return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
+        if proposed.verdict is Verdict.EXPIRE and may_be_listed(image, unreadable):
+            return possible_child(image)  # a known follower may go to the archive with its index, not further
+        return proposed
 
     pending = {image.digest for image in ordered}
     while pending:

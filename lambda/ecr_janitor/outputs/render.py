@@ -248,6 +248,7 @@ _PHRASES = {
     ReasonCode.FOLLOWS_ARCHIVED: "with an archived index or subject",
     ReasonCode.RECENTLY_RESTORED: "restored recently (grace)",
     ReasonCode.RESTORING: "being restored",
+    ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX: "possibly listed by an archived index",
 }
 
 
