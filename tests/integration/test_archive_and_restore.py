@@ -342,3 +342,27 @@ def test_deleting_from_the_archive_early_needs_the_opt_in_and_is_billed(
     assert code == 0
     assert json.loads(out)["totals"]["archivedImagesExpired"] == 1
     assert local_ecr.strict.early_archive_deletions == 1
+
+
+def test_a_follower_archived_less_than_90_days_holds_its_leader_in_the_archive(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("web")
+    release = seeder.image("web", pushed_at=days_ago(300), tags=["v0.9"])
+    signature = seeder.cosign_signature("web", release, pushed_at=days_ago(100))
+    local_ecr.archive(REGION, "web", release, days_ago(200))
+    local_ecr.archive(REGION, "web", signature, days_ago(10))
+    after_90 = archive_rule(1, "any", 90)
+    code, out, _ = invoke(capsys, "run", "--config", str(write_config(tmp_path, after_90)), "--json")
+    assert code == 0
+    (repo,) = json.loads(out)["repositories"]
+    kept = {i["digest"]: i for i in repo["kept"]}
+    assert (kept[release]["reason"], kept[release]["vetoedRule"]) == ("follower-archive-minimum", 1)
+    assert set(statuses("web")) == {release, signature}
+    assert local_ecr.strict.early_archive_deletions == 0
+    # Control: the target's opt-in deletes both now (and ECR bills the signature's 90 days).
+    opted_in = write_config(tmp_path, after_90, target={"allowEarlyArchiveDeletion": True})
+    code, out, _ = invoke(capsys, "run", "--config", str(opted_in), "--json")
+    assert code == 0
+    assert json.loads(out)["totals"]["archivedImagesExpired"] == 2
+    assert local_ecr.strict.early_archive_deletions == 1

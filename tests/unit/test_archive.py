@@ -40,6 +40,7 @@ BY_DIGEST = {digest(n): n for n in NAMES}
 ARCHIVE_OLD_UNTAGGED = rules(transition(rule(1, "untagged", "sinceImagePushed", 30)))
 ARCHIVE_OLD_RELEASES = rules(transition(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v*"])))
 DELETE_FROM_ARCHIVE = rules(archive_rule(1, "any", 180))
+DELETE_FROM_ARCHIVE_AFTER_90 = rules(archive_rule(1, "any", 90))
 GRACE = Protections(restore_grace=timedelta(days=7))
 
 
@@ -287,6 +288,58 @@ def test_an_archived_index_whose_manifest_is_unreadable_holds_every_untagged_ima
     # And without the unreadable index, the loose image is the archive rule's own.
     alone = outcome(evaluate([loose], rules(archive_rule(1, "untagged", 180)), NOW))
     assert alone["loose"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+# -- ECR's 90-day minimum in the archive holds for followers too --------------------------------------------
+
+
+def signed_release(*, signature_archived_days_ago: float | None) -> list[Image]:
+    """A release archived 200 days ago and its signature, pushed later, archived `…_days_ago`."""
+    release = archived(image("a", "v1", days_ago=300), days_ago=200)
+    return [release, archived(signature("sig", "a", days_ago=100), days_ago=signature_archived_days_ago)]
+
+
+def test_a_leader_stays_in_the_archive_until_what_follows_it_has_been_there_90_days() -> None:
+    plan = evaluate(signed_release(signature_archived_days_ago=10), DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(plan) == {
+        "a": (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM),
+        "sig": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+    }
+    (held,) = [d for d in plan.decisions if d.image.digest == digest("a")]
+    assert held.vetoed_rule == 1
+    reaches = (NOW + timedelta(days=80)).date()
+    assert held.reason.detail == (
+        f"{digest('sig')[:19]}… ({digest('a').replace(':', '-')}.sig) follows it and has been in the archive "
+        f"10.0 days: kept until it reaches ECR's 90-day minimum on {reaches} (allowEarlyArchiveDeletion: "
+        "true on the target deletes earlier)"
+    )
+    assert plan.expired == ()
+    # Control: with allowEarlyArchiveDeletion, or once the signature has been archived 90 days, both go.
+    for early, days in ((True, 10), (False, 91)):
+        repo = signed_release(signature_archived_days_ago=days)
+        released = evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW, allow_early_archive_deletion=early)
+        assert outcome(released) == {
+            "a": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
+            "sig": (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED),
+        }
+
+
+def test_the_minimum_holds_through_a_chain_of_followers_and_without_last_archived_at() -> None:
+    repo = [
+        archived(image("amd64", days_ago=400), days_ago=200),
+        archived(index("idx", ["amd64"], "v1", days_ago=400), days_ago=200),
+        archived(referrer("ref", "amd64", days_ago=300), days_ago=30),
+    ]
+    plan = evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(plan)["idx"] == (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM)
+    assert outcome(plan)["amd64"] == outcome(plan)["ref"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    unknown = evaluate(signed_release(signature_archived_days_ago=None), DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(unknown)["a"] == (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM)
+    assert "ECR reports no lastArchivedAt for it" in detail(unknown, "a")
+    # Control: the referrer archived as long as the others, the three go together.
+    repo[2] = archived(referrer("ref", "amd64", days_ago=300), days_ago=200)
+    together = outcome(evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW))
+    assert {verdict for verdict, _ in together.values()} == {Verdict.EXPIRE}
 
 
 # -- an archived index whose manifest ECR won't serve ------------------------------------------------------

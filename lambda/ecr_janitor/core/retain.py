@@ -21,7 +21,9 @@ It follows ECR's documented lifecycle evaluation; docs/retain-semantics.md state
    stays active, archived if any of them stays or goes into the archive, expired when all are expired.
    While an archived index whose manifest ECR won't serve is in the repository, any untagged image may be
    one of its platform images: none is counted by rules or expired (with anything); one stays where it is
-   unless an index it is known to follow takes it into the archive.
+   unless an index it is known to follow takes it into the archive. Nothing is expired while an archived
+   image that would go with it has been in the archive less than ECR's 90 days (unless the target allows
+   early archive deletion).
 6. Actions go in layers: an index before its children, a subject before its referrers, so a run cut
    short never leaves an active index whose child is archived or gone.
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from ecr_janitor.core.lifecycle import Rule, Selection
+from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, Rule, Selection
 from ecr_janitor.core.model import Image, ImageStatus
 from ecr_janitor.core.patterns import matches, matches_any
 
@@ -66,6 +68,8 @@ class ReasonCode(StrEnum):
     RESTORING = "restoring"
     """ACTIVATING: ECR is restoring it from the archive; no rule acts on it."""
     UNRESOLVED = "unresolved"
+    FOLLOWER_ARCHIVE_MINIMUM = "follower-archive-minimum"
+    """Would be expired, but something that goes with it has been archived less than ECR's 90 days."""
     MAY_BE_LISTED_BY_ARCHIVED_INDEX = "may-be-listed-by-archived-index"
     """Untagged, beside an archived index whose manifest ECR won't serve: possibly one of its platform images,
     so neither counted nor acted on by rules, nor expired with anything, while that index is there."""
@@ -322,11 +326,19 @@ def evaluate(
     rules: Sequence[Rule],
     now: datetime,
     protections: Protections = NO_PROTECTIONS,
+    *,
+    allow_early_archive_deletion: bool = False,
 ) -> RepositoryPlan:
+    """`allow_early_archive_deletion`: the target's allowEarlyArchiveDeletion (without it, nothing is
+    expired while something that goes with it has been archived less than ECR's 90-day minimum)."""
     ordered = newest_first(images)
     by_digest = {image.digest: image for image in ordered}
     parents = followed_by(ordered)
     unreadable = unreadable_indexes(ordered)
+    following: dict[str, set[str]] = {}
+    for follower, leaders in parents.items():
+        for leader in leaders:
+            following.setdefault(leader, set()).add(follower)
     listed_by = {
         digest: frozenset(p for p in found if by_digest[p].is_index and digest in by_digest[p].children)
         for digest, found in parents.items()
@@ -356,6 +368,45 @@ def evaluate(
             "serve; kept where it is and not counted by rules while such an index is in the repository"
         )
         return Decision(image, Verdict.KEEP, Reason(ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX, detail))
+
+    def archive_minimum(image: Image, proposed: Decision) -> Decision | None:
+        """Kept while an archived image that would go with it (transitively) is younger in the archive
+        than ECR's minimum: deleting the leader would take it early, or leave it behind."""
+        if allow_early_archive_deletion or proposed.verdict is not Verdict.EXPIRE:
+            return None
+        young: list[Image] = []
+        seen: set[str] = set()
+        pending = sorted(following.get(image.digest, ()))
+        while pending:
+            digest = pending.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            follower = by_digest[digest]
+            since = follower.last_archived_at
+            if follower.archived and (since is None or now - since < timedelta(days=MIN_ARCHIVE_DAYS)):
+                young.append(follower)
+            pending += sorted(following.get(digest, ()))
+        if not young:
+            return None
+        unknown = [f for f in young if f.last_archived_at is None]
+        last = unknown[0] if unknown else max(young, key=lambda f: (f.last_archived_at, f.digest))
+        more = f" (and {len(young) - 1} more)" if len(young) > 1 else ""
+        if last.last_archived_at is None:
+            how_long = "ECR reports no lastArchivedAt for it: kept until it does"
+        else:
+            days = _age_days(last.last_archived_at, now)
+            reaches = last.last_archived_at + timedelta(days=MIN_ARCHIVE_DAYS)
+            how_long = (
+                f"has been in the archive {days:.1f} days: kept until it reaches ECR's "
+                f"{MIN_ARCHIVE_DAYS}-day minimum on {reaches:%Y-%m-%d}"
+            )
+        detail = (
+            f"{_describe(last)}{more} follows it and {how_long} (allowEarlyArchiveDeletion: true on the "
+            "target deletes earlier)"
+        )
+        reason = Reason(ReasonCode.FOLLOWER_ARCHIVE_MINIMUM, detail)
+        return Decision(image, Verdict.KEEP, reason, vetoed_rule=proposed.reason.rule_priority)
 
     def follow(image: Image) -> Decision:
         """A follower ends where the most alive of the images it follows ends."""
@@ -421,7 +472,7 @@ def evaluate(
             return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
         if proposed.verdict is Verdict.EXPIRE and may_be_listed(image, unreadable):
             return possible_child(image)  # a known follower may go to the archive with its index, not further
-        return proposed
+        return archive_minimum(image, proposed) or proposed
 
     pending = {image.digest for image in ordered}
     while pending:

@@ -249,6 +249,7 @@ _PHRASES = {
     ReasonCode.RECENTLY_RESTORED: "restored recently (grace)",
     ReasonCode.RESTORING: "being restored",
     ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX: "possibly listed by an archived index",
+    ReasonCode.FOLLOWER_ARCHIVE_MINIMUM: "until a follower's 90 days in the archive",
 }
 
 

@@ -170,7 +170,11 @@ class RepositoryRun:
                 Status.FAILED, f"{error}; nothing deleted or archived while an index's children are unknown"
             )
         plan = evaluate(
-            images, self.target.policy.ordered_rules(), self.now, self.protections(images, references)
+            images,
+            self.target.policy.ordered_rules(),
+            self.now,
+            self.protections(images, references),
+            allow_early_archive_deletion=self.target.allow_early_archive_deletion,
         )
         acting = plan.expired or plan.archived
         if self.blocked and acting:
