@@ -141,7 +141,7 @@ class Protections:
 NO_PROTECTIONS = Protections()
 
 
-class _After(IntEnum):
+class After(IntEnum):
     """Where an image ends once the plan is applied, from least to most alive."""
 
     GONE = 0
@@ -149,12 +149,12 @@ class _After(IntEnum):
     ACTIVE = 2
 
 
-def _after(decision: Decision) -> _After:
+def ends_as(decision: Decision) -> After:
     if decision.verdict is Verdict.EXPIRE:
-        return _After.GONE
+        return After.GONE
     if decision.verdict is Verdict.ARCHIVE or decision.image.archived:
-        return _After.ARCHIVED
-    return _After.ACTIVE  # ACTIVE, or ACTIVATING: on its way back
+        return After.ARCHIVED
+    return After.ACTIVE  # ACTIVE, or ACTIVATING: on its way back
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def may_be_listed(image: Image, unreadable: Sequence[Image]) -> bool:
     return bool(unreadable) and not image.tagged and not image.is_index
 
 
-def _rule_outcomes(
+def rule_outcomes(
     independent: Sequence[Image], rules: Sequence[Rule], now: datetime
 ) -> dict[str, tuple[Verdict, Reason]]:
     """ECR's steps 1-3 over the images rules may count: (verdict, reason) for every selected image."""
@@ -314,6 +314,19 @@ def _rule_outcomes(
                 code, verdict = ReasonCode.KEPT_BY_RULE, Verdict.KEEP
             outcomes[image.digest] = (verdict, Reason(code, f"{rule.summary}: {why}", rule.rule_priority))
     return outcomes
+
+
+def left_alone(image: Image) -> Decision:
+    """An image no rule acts on: being restored (ACTIVATING), in the archive class, or selected by none."""
+    if image.status is ImageStatus.ACTIVATING:
+        reason = Reason(ReasonCode.RESTORING, "being restored from the archive (ACTIVATING)")
+    elif image.archived:
+        reason = Reason(
+            ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
+        )
+    else:
+        reason = Reason(ReasonCode.NOT_SELECTED, "no rule selects it")
+    return Decision(image, Verdict.KEEP, reason)
 
 
 def _describe(image: Image) -> str:
@@ -348,7 +361,7 @@ def evaluate(
         return image.digest in parents and (not image.tagged or image.subject is not None)
 
     counted = [i for i in ordered if not is_follower(i) and not may_be_listed(i, unreadable)]
-    outcomes = _rule_outcomes(counted, rules, now)
+    outcomes = rule_outcomes(counted, rules, now)
     decided: dict[str, Decision] = {}
 
     def who(digests: Iterable[str]) -> str:
@@ -410,16 +423,16 @@ def evaluate(
 
     def follow(image: Image) -> Decision:
         """A follower ends where the most alive of the images it follows ends."""
-        ends = {p: _after(decided[p]) for p in parents[image.digest]}
+        ends = {p: ends_as(decided[p]) for p in parents[image.digest]}
         target = max(ends.values())
         leaders = who(p for p, end in ends.items() if end is target)
-        if target is _After.ACTIVE or (target is _After.ARCHIVED and image.archived):
-            state = "kept" if target is _After.ACTIVE else "archived"
+        if target is After.ACTIVE or (target is After.ARCHIVED and image.archived):
+            state = "kept" if target is After.ACTIVE else "archived"
             detail = f"{relation(image)} {state} {leaders}"
-            if target is _After.ACTIVE and image.archived:
+            if target is After.ACTIVE and image.archived:
                 detail += "; it stays archived until restored"
             return Decision(image, Verdict.KEEP, Reason(ReasonCode.FOLLOWS_KEPT, detail))
-        if target is _After.ARCHIVED:
+        if target is After.ARCHIVED:
             reason = Reason(ReasonCode.FOLLOWS_ARCHIVED, f"{relation(image)} archived {leaders}")
             return Decision(image, Verdict.ARCHIVE, reason)
         reason = Reason(ReasonCode.FOLLOWS_EXPIRED, f"{relation(image)} expired {leaders}")
@@ -427,22 +440,18 @@ def evaluate(
 
     def index_veto(image: Image, verdict: Verdict) -> Reason | None:
         """A kept index keeps what it lists active; an archived one keeps it from being expired."""
-        needed = _After.ACTIVE if verdict is Verdict.ARCHIVE else _After.ARCHIVED
+        needed = After.ACTIVE if verdict is Verdict.ARCHIVE else After.ARCHIVED
         holding = {
-            p: _after(decided[p]) for p in listed_by.get(image.digest, ()) if _after(decided[p]) >= needed
+            p: ends_as(decided[p]) for p in listed_by.get(image.digest, ()) if ends_as(decided[p]) >= needed
         }
         if not holding:
             return None
-        state = "kept" if _After.ACTIVE in holding.values() else "archived"
+        state = "kept" if After.ACTIVE in holding.values() else "archived"
         return Reason(ReasonCode.LISTED_BY_KEPT_INDEX, f"listed by {state} index {who(holding)}")
 
     def decide(image: Image) -> Decision:
         if image.status is ImageStatus.ACTIVATING:
-            return Decision(
-                image,
-                Verdict.KEEP,
-                Reason(ReasonCode.RESTORING, "being restored from the archive (ACTIVATING)"),
-            )
+            return left_alone(image)
         if is_follower(image):
             proposed = follow(image)
         elif image.subject is not None:
@@ -458,13 +467,8 @@ def evaluate(
             proposed = Decision(image, verdict, reason)
         elif may_be_listed(image, unreadable):
             return possible_child(image)
-        elif image.archived:
-            reason = Reason(
-                ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
-            )
-            return Decision(image, Verdict.KEEP, reason)
         else:
-            return Decision(image, Verdict.KEEP, Reason(ReasonCode.NOT_SELECTED, "no rule selects it"))
+            return left_alone(image)
         if proposed.verdict is Verdict.KEEP:
             return proposed
         veto = protections.veto(image, now) or index_veto(image, proposed.verdict)

@@ -11,7 +11,7 @@ from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
 from ecr_janitor.adapters.ecr import EcrRegistry, IndexUnreadableError
 from ecr_janitor.config import Config, Target
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
-from ecr_janitor.core import propagate
+from ecr_janitor.core import native, propagate
 from ecr_janitor.core.model import ArchiveResult, DeleteFailure, DeleteResult, Image, Repository
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.references import ImageReference, pinned_images
@@ -113,11 +113,11 @@ class RepositoryRun:
             except IndexUnreadableError as error:
                 return self.outcome(Status.FAILED, f"{error}; the policy was not written")
             rules = policy.ordered_rules()
-            preview = evaluate(images, rules, self.now)
-            protected = evaluate(images, rules, self.now, self.protections(images, references))
-            # An image ECR archives can't be pulled either: at risk as much as one it expires.
-            acted_on_by_ecr = {d.image.digest for d in (*preview.expired, *preview.archived)}
-            at_risk = tuple(d for d in protected.protected if d.image.digest in acted_on_by_ecr)
+            # What ECR does (every manifest on its own), against what the janitor would keep where it is;
+            # an image ECR archives can't be pulled either: at risk as much as one it expires.
+            preview = native.evaluate_as_ecr(images, rules, self.now)
+            janitor = evaluate(images, rules, self.now, self.protections(images, references))
+            at_risk = native.at_risk(preview, janitor)
         at_risk_unknown = self.blocked if preview is not None else ""
         held = self.hold_reason(status, at_risk, at_risk_unknown)
         if held:
