@@ -1,6 +1,6 @@
 """Alarms to one SNS topic: the run failed, a repository or a deletion failed, no run for 26 hours, the run
-is close to the Lambda timeout, an invocation ended in the failure queue; with fan-out, an execution of
-the state machine failed."""
+is close to the Lambda timeout, an invocation ended in the failure queue, a propagate policy was held or
+puts images the janitor keeps at risk; with fan-out, an execution of the state machine failed."""
 
 from __future__ import annotations
 
@@ -141,6 +141,16 @@ class JanitorAlarms(Construct):
             "protects (in use, protected tag), or an in-use source was unreadable. Nothing was written to "
             "those repositories. See the run's report (policy status held, atRisk) or the repository log "
             "lines; fix the policy, or set onRisk: put on the target to write it anyway.",
+        )
+        # A propagate policy in place (or written with onRisk: put) under which ECR expires kept images
+        self.alarms["PolicyImagesAtRisk"] = alarm(
+            "PolicyImagesAtRisk",
+            janitor_metric(c.POLICY_IMAGES_AT_RISK, statistic=cw.Stats.MAXIMUM, period=HOUR),
+            "Under a propagate lifecycle policy, ECR will expire or archive images the janitor would keep "
+            "(in use, protected tag, the platform images or signatures of a kept image), whether the policy "
+            "is already in place, held, or written with onRisk: put. ECR acts on its own schedule, within 24 "
+            "hours: see the run's report (policy.preview.atRisk) or the repository log lines, and "
+            "change the target's policy or move the repository to mode retain.",
         )
         if state_machine is not None:
             self.alarms["FanOutRunFailed"] = alarm(

@@ -166,7 +166,7 @@ def test_plans_and_dry_runs_write_nothing(
         boto3.client("ecr").get_lifecycle_policy(repositoryName="team/new")
 
 
-def test_a_second_run_writes_nothing_and_reads_no_images(
+def test_a_second_run_writes_nothing_and_still_previews_each_policy_in_place(
     tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path)
@@ -176,7 +176,29 @@ def test_a_second_run_writes_nothing_and_reads_no_images(
     assert code == 0
     assert {r["policy"]["status"] for r in report["repositories"] if r["policy"]} == {"unchanged"}
     assert local_ecr.strict.count("PutLifecyclePolicy") == 0
-    assert local_ecr.strict.count("DescribeImages") == 0
+    # The preview costs one image listing per covered repository (of 8 images: one page each).
+    assert local_ecr.strict.count("DescribeImages") == 3
+    assert all(r["policy"]["preview"] for r in report["repositories"] if r["policy"])
+
+
+def test_a_policy_in_place_that_now_expires_an_image_in_use_is_reported_every_night(
+    tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """team/same has the target's policy already (unchanged): a real run previews it too, reports the image
+    ECR will expire under it although a job uses it, and counts it for the PolicyImagesAtRisk alarm. Held
+    is for policies about to be written only: there is nothing to hold back here."""
+    used = registry["team/same"][6]
+    Workloads().batch_job_definition("nightly", image_uri("team/same", digest=used))
+    code, report = run(capsys, write_config(tmp_path))
+    assert code == 0
+    same = by_name(report)["team/same"]
+    assert (same["policy"]["status"], same["policy"]["written"]) == ("unchanged", False)
+    assert [(i["digest"], i["reason"]) for i in same["policy"]["preview"]["atRisk"]] == [(used, "in-use")]
+    assert same["message"].startswith("at risk: ECR will expire or archive 1 image(s) the janitor keeps")
+    assert report["totals"]["previewImagesAtRisk"] == 1
+    assert report["totals"]["policiesHeld"] == 0
+    # Control: nothing uses team/edited's images; its policy is written and nothing is at risk.
+    assert by_name(report)["team/edited"]["policy"]["preview"]["atRisk"] == []
 
 
 def test_the_preview_is_what_ecr_itself_expires_without_protections(
