@@ -366,3 +366,20 @@ def test_a_follower_archived_less_than_90_days_holds_its_leader_in_the_archive(
     assert code == 0
     assert json.loads(out)["totals"]["archivedImagesExpired"] == 2
     assert local_ecr.strict.early_archive_deletions == 1
+
+
+def test_restore_run_refuses_when_the_credentials_account_cant_be_told(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trail names each image's account; restore asks STS whose credentials it has before anything."""
+    Releases(seeder)
+    run_id, report, _ = _archive_night(tmp_path, capsys, ARCHIVE_OLD_RELEASES)
+    local_ecr.strict.faults.append(Fault("*", "ExpiredToken", "expired", times=None, service="sts"))
+    local_ecr.strict.calls.clear()
+    code, out, err = invoke(capsys, "restore", "--run", run_id, "--from", report)
+    assert (code, out) == (2, "")
+    assert "can't tell which account these credentials are in (STS GetCallerIdentity: ExpiredToken" in err
+    assert local_ecr.strict.count("UpdateImageStorageClass") == local_ecr.strict.count("DescribeImages") == 0
+    # Control: with STS answering, the same restore goes ahead.
+    local_ecr.strict.faults.clear()
+    assert invoke(capsys, "restore", "--run", run_id, "--from", report)[0] == 0
