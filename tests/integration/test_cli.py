@@ -311,7 +311,10 @@ def test_region_option_and_missing_region(
     )
     assert code == 0
     assert json.loads(out)["regions"] == ["eu-west-1"]
-    assert {c.region for c in local_ecr.strict.calls} == {"eu-west-1"}
+    assert {c.region for c in local_ecr.strict.calls if c.service == "ecr"} == {"eu-west-1"}
+    # Workloads are read where the config walks too (here the process's region, the config naming none):
+    # they may pull from the region being cleaned.
+    assert {c.region for c in local_ecr.strict.calls if c.service == "ecs"} == {"eu-west-1", "us-east-1"}
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     code, out, err = invoke(capsys, "plan", "--config", str(write_config(tmp_path)))
     assert code == 2

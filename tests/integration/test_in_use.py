@@ -303,3 +303,76 @@ def test_a_source_unreadable_in_one_region_withholds_deletions_in_every_region(
     (repo,) = report["repositories"]
     assert (repo["region"], repo["status"]) == ("us-east-1", "blocked")
     assert "ECS in eu-west-1 could not be read" in repo["message"]
+
+
+@pytest.mark.parametrize("used_elsewhere", [True, False])
+def test_a_one_region_run_still_reads_what_the_other_configured_regions_run(
+    tmp_path: Path,
+    seeder: Seeder,
+    capsys: pytest.CaptureFixture[str],
+    local_ecr: LocalEcr,
+    used_elsewhere: bool,
+) -> None:
+    """`run --region us-east-1` cleans us-east-1 only, but a Lambda in eu-west-1 (a region the config
+    walks) that runs one of its images keeps it; with no such function the same image goes."""
+    seeder.repository("svc/api")
+    pinned = seeder.image("svc/api", pushed_at=OLD, tags=["v1"])
+    if used_elsewhere:
+        Workloads(region="eu-west-1").lambda_function("eu-api", image_uri("svc/api", tag="v1"))
+    config = write_config(tmp_path, protect={"inspector": "off", "eks": "off"})
+    document = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**document, "regions": ["us-east-1", "eu-west-1"]}))
+
+    code = main(["run", "--config", str(config), "--region", "us-east-1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert report["regions"] == ["us-east-1"]
+    assert (pinned in seeder.images_left("svc/api")) is used_elsewhere
+    read_in = {call.region for call in local_ecr.strict.calls if call.service == "lambda"}
+    assert read_in == {"us-east-1", "eu-west-1"}  # both regions' functions were read
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_a_secure_string_list_is_read_decrypted(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str], listed: bool
+) -> None:
+    seeder.repository("svc/jobs")
+    image = seeder.image("svc/jobs", pushed_at=OLD, tags=["t1"])
+    uris = [image_uri("svc/jobs", tag="t1")] if listed else [image_uri("svc/jobs", tag="other")]
+    workloads.client("ssm").put_parameter(Name="/in-use/secure", Type="SecureString", Value=",".join(uris))
+
+    code, report = run(capsys, write_config(tmp_path, protect={"extraImageLists": ["ssm:/in-use/secure"]}))
+
+    assert code == 0, report["inUseSourceFailures"]
+    assert (image in seeder.images_left("svc/jobs")) is listed
+
+
+@pytest.mark.parametrize("line", ["Not An Image!", "svc/Jobs:v1", "AQICAHh+kms/ciphertext=="])
+def test_a_list_entry_that_cannot_name_an_image_withholds_deletions(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    seeder.repository("svc/jobs")
+    images = {seeder.image("svc/jobs", pushed_at=OLD)}
+    location = workloads.s3_list("lists", "in-use.txt", "svc/jobs:t1", line)
+
+    code, report = run(capsys, write_config(tmp_path, protect={"extraImageLists": [location]}))
+
+    assert code == 1
+    assert seeder.images_left("svc/jobs") == images
+    (failure,) = report["inUseSourceFailures"]
+    assert failure["code"] == "UnreadableImageUri"
+    assert line in failure["message"]
+
+
+def test_a_list_of_valid_entries_lets_the_rest_go(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("svc/jobs")
+    unused = seeder.image("svc/jobs", pushed_at=OLD)
+    location = workloads.s3_list("lists", "in-use.txt", "svc/jobs:t1", "ghcr.io/someone/else:v1")
+
+    code, _ = run(capsys, write_config(tmp_path, protect={"extraImageLists": [location]}))
+
+    assert code == 0
+    assert unused not in seeder.images_left("svc/jobs")

@@ -417,3 +417,47 @@ def test_inspector_status_unreadable_is_a_failure(clients: dict[str, tuple[Any, 
         reader(clients)._inspector("us-east-1", NOW, InUseSnapshot())
     with pytest.raises(SourceUnreadable, match="not allowed"):
         reader(clients)._inspector("us-east-1", NOW, InUseSnapshot())
+
+
+@pytest.mark.parametrize(("reason", "fails"), [("MISSING", False), ("INTERNAL_ERROR", True)])
+def test_a_service_ecs_could_not_describe_fails_the_source_unless_it_is_gone(
+    clients: dict[str, tuple[Any, Stubber]], reason: str, fails: bool
+) -> None:
+    ecs = clients["ecs"][1]
+    service_arn = "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+    ecs.add_response("list_clusters", {"clusterArns": [CLUSTER]})
+    ecs.add_response("list_tasks", {"taskArns": []}, {"cluster": CLUSTER, "desiredStatus": "RUNNING"})
+    ecs.add_response("list_services", {"serviceArns": [service_arn]}, {"cluster": CLUSTER})
+    ecs.add_response(
+        "describe_services",
+        {"services": [], "failures": [{"arn": service_arn, "reason": reason}]},
+        {"cluster": CLUSTER, "services": [service_arn]},
+    )
+    if fails:
+        with pytest.raises(SourceUnreadable, match=f"could not describe service {service_arn} \\({reason}"):
+            reader(clients)._ecs("us-east-1")
+    else:
+        ecs.add_response("list_task_definition_families", {"families": []}, {"status": "ACTIVE"})
+        assert reader(clients)._ecs("us-east-1") == []
+
+
+@pytest.mark.parametrize(("reason", "fails"), [("MISSING", False), ("INTERNAL_ERROR", True)])
+def test_a_task_ecs_could_not_describe_fails_the_source_unless_it_is_gone(
+    clients: dict[str, tuple[Any, Stubber]], reason: str, fails: bool
+) -> None:
+    ecs = clients["ecs"][1]
+    task = "arn:aws:ecs:us-east-1:123456789012:task/prod/abc"
+    ecs.add_response("list_clusters", {"clusterArns": [CLUSTER]})
+    ecs.add_response("list_tasks", {"taskArns": [task]}, {"cluster": CLUSTER, "desiredStatus": "RUNNING"})
+    ecs.add_response(
+        "describe_tasks",
+        {"tasks": [], "failures": [{"arn": task, "reason": reason}]},
+        {"cluster": CLUSTER, "tasks": [task]},
+    )
+    if fails:
+        with pytest.raises(SourceUnreadable, match=f"could not describe task {task} \\({reason}"):
+            reader(clients)._ecs("us-east-1")
+    else:
+        ecs.add_response("list_services", {"serviceArns": []}, {"cluster": CLUSTER})
+        ecs.add_response("list_task_definition_families", {"families": []}, {"status": "ACTIVE"})
+        assert reader(clients)._ecs("us-east-1") == []

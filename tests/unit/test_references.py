@@ -25,10 +25,11 @@ REPO = Repository("team/api", "arn:aws:ecr:us-east-1:123456789012:repository/tea
         (f"{HOST}/team/api:v1", ("team/api", "v1", None, "123456789012", "us-east-1")),
         (f"{HOST}/team/api@{D}", ("team/api", None, D, "123456789012", "us-east-1")),
         (f"{HOST}/team/api:v1@{D}", ("team/api", "v1", D, "123456789012", "us-east-1")),
-        (f"{HOST}/team/api", ("team/api", None, None, "123456789012", "us-east-1")),
+        # neither tag nor digest: what Docker, ECS and Kubernetes pull is `latest`
+        (f"{HOST}/team/api", ("team/api", "latest", None, "123456789012", "us-east-1")),
         ("team/api:v1", ("team/api", "v1", None, None, None)),
         (f"team/api@{D}", ("team/api", None, D, None, None)),
-        ("api", ("api", None, None, None, None)),
+        ("api", ("api", "latest", None, None, None)),
         ("a/b/c:x", ("a/b/c", "x", None, None, None)),
         (
             "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/x:1",
@@ -123,7 +124,7 @@ def ref(uri: str, holder: str = "ECS service prod/api") -> ImageReference:
     return reference
 
 
-IMAGES = [image("v1", "v1", "stable"), image("v2", "v2"), image("untagged")]
+IMAGES = [image("v1", "v1", "stable"), image("v2", "v2", "latest"), image("untagged")]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +135,9 @@ IMAGES = [image("v1", "v1", "stable"), image("v2", "v2"), image("untagged")]
         (f"{HOST}/team/api@{digest('untagged')}", {"untagged"}),
         (f"{HOST}/team/api:v2@{digest('untagged')}", {"v2", "untagged"}),
         ("team/api:v2", {"v2"}),
+        # no tag and no digest pulls `latest`, whichever image it is now; a named tag doesn't
+        (f"{HOST}/team/api", {"v2"}),
+        ("team/api", {"v2"}),
         (f"{HOST}/team/api:gone", set()),
         (f"{HOST}/team/api@{D}", set()),
         ("999999999999.dkr.ecr.us-east-1.amazonaws.com/team/api:v1", set()),

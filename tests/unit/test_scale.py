@@ -215,4 +215,4 @@ def test_no_more_repositories_in_flight_than_workers() -> None:
     registry = SlowRegistry([f"r{n:02d}" for n in range(20)])
     run(config(UNTAGGED, workers=3), registry)
     assert len(registry.evaluated) == 20
-    assert registry.most == 3
+    assert 1 < registry.most <= 3  # in parallel, never more than the workers (3 is usual, not promised)

@@ -55,6 +55,7 @@ from ecr_janitor.core.references import (
     ImageReference,
     InUseSnapshot,
     UnreadableReference,
+    listed_image,
     parse_image_list,
     parse_image_uri,
 )
@@ -202,7 +203,9 @@ class InUseReader:
             cluster_name = cluster.rsplit("/", 1)[-1]
             tasks = list(_pages(ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING"))
             for chunk in _chunks(tasks, DESCRIBE_TASKS_BATCH):
-                for task in ecs.describe_tasks(cluster=cluster, tasks=chunk)["tasks"]:
+                answer = ecs.describe_tasks(cluster=cluster, tasks=chunk)
+                _complete(answer, "task")
+                for task in answer["tasks"]:
                     holder = f"ECS task {cluster_name}/{task['taskArn'].rsplit('/', 1)[-1]}"
                     for container in task.get("containers", []):
                         references += _parsed([container.get("image")], holder)
@@ -212,7 +215,9 @@ class InUseReader:
                     references += from_definition(task["taskDefinitionArn"], holder)
             services = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster))
             for chunk in _chunks(services, DESCRIBE_SERVICES_BATCH):
-                for service in ecs.describe_services(cluster=cluster, services=chunk)["services"]:
+                answer = ecs.describe_services(cluster=cluster, services=chunk)
+                _complete(answer, "service")
+                for service in answer["services"]:
                     holder = f"ECS service {cluster_name}/{service['serviceName']}"
                     arns = {
                         d["taskDefinition"] for d in service.get("deployments", []) if d.get("taskDefinition")
@@ -332,12 +337,28 @@ class InUseReader:
     def _extra(self, location: str, home_region: str) -> list[Found]:
         if location.startswith("ssm:"):
             provider = SSMProvider(boto3_client=self._client_for("ssm", home_region))
-            text = str(provider.get(location.removeprefix("ssm:"), max_age=0))
+            # A SecureString list is decrypted (the role then needs kms:Decrypt on its key; without it
+            # the list is unreadable and deletions are withheld), never read as its ciphertext.
+            text = str(provider.get(location.removeprefix("ssm:"), max_age=0, decrypt=True))
         else:
             bucket, _, key = location.removeprefix("s3://").partition("/")
             body = self._client_for("s3", home_region).get_object(Bucket=bucket, Key=key)["Body"]
             text = body.read().decode("utf-8")
-        return list(_parsed(parse_image_list(text), f"image list {location}"))
+        holder = f"image list {location}"
+        listed = (listed_image(uri, holder) for uri in parse_image_list(text))
+        return [reference for reference in listed if reference is not None]
+
+
+def _complete(answer: dict[str, Any], what: str) -> None:
+    """ECS answers a describe call in part, with `failures[]`: a task or service gone since it was listed
+    (MISSING) runs nothing any more, but any other failure leaves its images unknown."""
+    for failure in answer.get("failures", []):
+        if failure.get("reason") != "MISSING":
+            raise SourceUnreadable(
+                "EcsDescribeFailed",
+                f"ECS could not describe {what} {failure.get('arn')} "
+                f"({failure.get('reason', '?')}: {failure.get('detail', '')})",
+            )
 
 
 def _service_revision_images(ecs: Any, revisions: dict[str, str]) -> list[Found]:

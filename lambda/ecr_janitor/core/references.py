@@ -41,6 +41,10 @@ _LOOKS_LIKE_ECR = re.compile(
     r"\.dkr\.ecr|dkr-ecr|\.amazonaws\.com|\.on\.aws"
     rf"|{'|'.join(re.escape('.' + suffix) for suffix in ECR_DNS_SUFFIXES)}"
 )
+REPOSITORY_NAME_PATTERN = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+"""ECR's own pattern for a repository name."""
+DEFAULT_TAG = "latest"
+"""What a reference with neither tag nor digest pulls (Docker, ECS, Kubernetes and Lambda all say so)."""
 _REFERENCE = re.compile(
     r"^(?:(?P<host>[^/]+)/)?(?P<name>[^:@]+)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
@@ -93,6 +97,8 @@ def parse_image_uri(uri: str, holder: str) -> ImageReference | UnreadableReferen
     if match is None:
         return UnreadableReference(text, holder) if _looks_like_ecr(text) else None
     host, name, tag, digest = match.group("host", "name", "tag", "digest")
+    if tag is None and digest is None:
+        tag = DEFAULT_TAG
     if host is None:
         return ImageReference(name, tag, digest, None, None, holder)
     if not _is_registry(host):
@@ -184,3 +190,15 @@ def parse_image_list(text: str) -> list[str]:
         line = line.split("#", 1)[0]
         uris += [part.strip() for part in line.split(",") if part.strip()]
     return uris
+
+
+def listed_image(uri: str, holder: str) -> ImageReference | UnreadableReference | None:
+    """An entry of an image list someone keeps by hand: like a workload's URI, except that an entry that
+    can't name an ECR image here (not a repository name ECR allows: a typo, ciphertext, a stray line) is
+    unreadable, not ignored, since the list exists only to say what is in use."""
+    reference = parse_image_uri(uri, holder)
+    if isinstance(reference, ImageReference) and not re.fullmatch(
+        REPOSITORY_NAME_PATTERN, reference.repository
+    ):
+        return UnreadableReference(uri.strip(), holder)
+    return reference

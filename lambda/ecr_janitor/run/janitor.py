@@ -104,6 +104,13 @@ def resolve_regions(config: Config, override: str | None = None) -> list[str]:
     return [region] if region else []
 
 
+def workload_regions(config: Config, regions: Sequence[str]) -> list[str]:
+    """Where the workloads that may use the run's repositories are read: the regions it cleans and every
+    region the config walks, since a workload in one region may pull from a repository in another (a
+    `--region` run cleans one region, but is no less careful about what uses it)."""
+    return list(dict.fromkeys([*regions, *resolve_regions(config)]))
+
+
 def home_region(regions: Sequence[str]) -> str:
     """Where the run's own resources are (resume state, run bucket, image lists): the process's region."""
     return clients.default_region() or regions[0]
@@ -235,7 +242,7 @@ def covered(
 def run_on_aws(config: Config, request: RunRequest) -> RunReport:
     """A run against the real AWS APIs (or whatever AWS_ENDPOINT_URL points at)."""
     accounts = resolve_accounts(config, home_region(request.regions))
-    in_use = read_in_use(config, request.regions, request.now, accounts)
+    in_use = read_in_use(config, workload_regions(config, request.regions), request.now, accounts)
     request = replace(request, accounts=accounts.cleaned)
     report = run(config, request, registries(config, accounts), in_use)
     report.region_failures[:0] = accounts.region_failures
