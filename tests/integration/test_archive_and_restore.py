@@ -337,11 +337,19 @@ def test_deleting_from_the_archive_early_needs_the_opt_in_and_is_billed(
     code, _, err = invoke(capsys, "run", "--config", str(write_config(tmp_path, early)))
     assert code == 2
     assert "allowEarlyArchiveDeletion: true" in err
-    opted_in = write_config(tmp_path, early, target={"allowEarlyArchiveDeletion": True})
+    assert _opted_in_totals(tmp_path, capsys, early)["archivedImagesExpired"] == 1
+    assert local_ecr.strict.early_archive_deletions == 1
+
+
+def _opted_in_totals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any]
+) -> dict[str, int]:
+    """A run of `document` with the target's allowEarlyArchiveDeletion: its totals."""
+    opted_in = write_config(tmp_path, document, target={"allowEarlyArchiveDeletion": True})
     code, out, _ = invoke(capsys, "run", "--config", str(opted_in), "--json")
     assert code == 0
-    assert json.loads(out)["totals"]["archivedImagesExpired"] == 1
-    assert local_ecr.strict.early_archive_deletions == 1
+    totals: dict[str, int] = json.loads(out)["totals"]
+    return totals
 
 
 def test_a_follower_archived_less_than_90_days_holds_its_leader_in_the_archive(
@@ -361,10 +369,7 @@ def test_a_follower_archived_less_than_90_days_holds_its_leader_in_the_archive(
     assert set(statuses("web")) == {release, signature}
     assert local_ecr.strict.early_archive_deletions == 0
     # Control: the target's opt-in deletes both now (and ECR bills the signature's 90 days).
-    opted_in = write_config(tmp_path, after_90, target={"allowEarlyArchiveDeletion": True})
-    code, out, _ = invoke(capsys, "run", "--config", str(opted_in), "--json")
-    assert code == 0
-    assert json.loads(out)["totals"]["archivedImagesExpired"] == 2
+    assert _opted_in_totals(tmp_path, capsys, after_90)["archivedImagesExpired"] == 2
     assert local_ecr.strict.early_archive_deletions == 1
 
 
