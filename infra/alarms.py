@@ -1,6 +1,6 @@
 """Alarms to one SNS topic: the run failed, a repository or a deletion failed, no run for 26 hours, the run
-is close to the Lambda timeout, an invocation ended in the failure queue; with fan-out, an execution of
-the state machine failed."""
+is close to the Lambda timeout, an invocation ended in the failure queue, a propagate policy was held or
+puts images the janitor keeps at risk; with fan-out, an execution of the state machine failed."""
 
 from __future__ import annotations
 
@@ -133,14 +133,28 @@ class JanitorAlarms(Construct):
                 "once handled.",
             ),
         }
+
+        def on_first(spec: c.MetricSpec, description: str) -> cw.Alarm:
+            """Fires when the last run's count of `spec` was above 0."""
+            metric = janitor_metric(spec, statistic=cw.Stats.MAXIMUM, period=HOUR)
+            return alarm(spec.name, metric, description)
+
         # onRisk: hold
-        self.alarms["PoliciesHeld"] = alarm(
-            "PoliciesHeld",
-            janitor_metric(c.POLICIES_HELD, statistic=cw.Stats.MAXIMUM, period=HOUR),
+        self.alarms["PoliciesHeld"] = on_first(
+            c.POLICIES_HELD,
             "The last run held back propagate lifecycle policies: ECR would expire images the janitor "
             "protects (in use, protected tag), or an in-use source was unreadable. Nothing was written to "
             "those repositories. See the run's report (policy status held, atRisk) or the repository log "
             "lines; fix the policy, or set onRisk: put on the target to write it anyway.",
+        )
+        # ECR expires images the janitor keeps, under a policy in place, held, or written with onRisk: put
+        self.alarms["PolicyImagesAtRisk"] = on_first(
+            c.POLICY_IMAGES_AT_RISK,
+            "Under a propagate lifecycle policy, ECR will expire or archive images the janitor would keep "
+            "(in use, protected tag, the platform images or signatures of a kept image), whether the policy "
+            "is already in place, held, or written with onRisk: put. ECR acts on its own schedule, within 24 "
+            "hours: see the run's report (policy.preview.atRisk) or the repository log lines, and change "
+            "the target's policy or move the repository to mode retain.",
         )
         if state_machine is not None:
             self.alarms["FanOutRunFailed"] = alarm(

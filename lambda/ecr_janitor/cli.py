@@ -137,8 +137,11 @@ RESTORE_EPILOG = """examples:
   restore --run RUN_ID --from audit.jsonl                 ... or from its audit log lines (CLI stderr,
                                                           aws logs filter-log-events --output json)
   restore --run RUN_ID --log-group /aws/lambda/NAME       ... or straight from the function's log group
-Exit codes: 0 every image restored or already active; 1 some not found or refused; 2 invalid arguments
-or a run whose archives can't be read, nothing done."""
+--run restores the images of the credentials' account only; those of another account the run cleaned
+are listed (other-account): run the same restore with that account's credentials.
+Exit codes: 0 every image restored or already active; 1 some not found, refused or in another account;
+2 invalid arguments, a run whose archives can't be read, or credentials whose account STS won't tell,
+nothing done."""
 
 
 def add_restore_parser(commands: Any) -> None:

@@ -18,7 +18,7 @@ def _alarms(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_eight_alarms(default: Synthesized) -> None:
+def test_the_ten_alarms(default: Synthesized) -> None:
     assert sorted(_alarms(default)) == [
         "ArchiveFailures",
         "DeleteFailures",
@@ -28,6 +28,7 @@ def test_the_eight_alarms(default: Synthesized) -> None:
         "InUseSourcesFailed",
         "NoRecentRun",
         "PoliciesHeld",
+        "PolicyImagesAtRisk",
         "RepositoriesFailed",
     ]
 
@@ -48,6 +49,7 @@ def test_janitor_failures_alarm_on_the_first_one(default: Synthesized) -> None:
         "ArchiveFailures",
         "InUseSourcesFailed",
         "PoliciesHeld",
+        "PolicyImagesAtRisk",
     ):
         alarm = alarms[name]
         assert alarm["Namespace"] == METRICS_NAMESPACE

@@ -98,7 +98,7 @@ def test_every_graph_panel_is_drawn(dashboard: dict[str, Any]) -> None:
 
 def test_alarm_status_lists_every_alarm(default: Synthesized, dashboard: dict[str, Any]) -> None:
     (status,) = _widgets(dashboard, "alarm")
-    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 9
+    assert len(status["alarms"]) == len(default.resources("AWS::CloudWatch::Alarm")) == 10
 
 
 def test_logs_insights_widgets_query_the_function_log_group(

@@ -410,7 +410,7 @@ def test_no_cdk_helper_functions(fanned: Synthesized) -> None:
 
 def test_alarm_on_failed_runs(fanned: Synthesized, ids: dict[str, str]) -> None:
     alarms = fanned.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 10
+    assert len(alarms) == 11
     (alarm,) = [
         a["Properties"] for a in alarms.values() if a["Properties"]["AlarmName"].endswith("-FanOutRunFailed")
     ]

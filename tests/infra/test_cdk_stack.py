@@ -54,7 +54,7 @@ def test_resources_of_the_stack(default: Synthesized) -> None:
         "AWS::Scheduler::Schedule": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 9,
+        "AWS::CloudWatch::Alarm": 10,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -97,7 +97,7 @@ def test_resources_of_the_stack_with_fan_out(fanned: Synthesized) -> None:
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::SNS::Topic": 1,
         "AWS::SNS::TopicPolicy": 1,
-        "AWS::CloudWatch::Alarm": 10,
+        "AWS::CloudWatch::Alarm": 11,
         "AWS::CloudWatch::Dashboard": 1,
     }
 

@@ -19,7 +19,7 @@ import pytest
 
 from devtools.accounts import LocalAccounts, account_of_key, session_secret
 from devtools.kube_api import KubeApiFake, workload
-from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr
+from devtools.local_ecr import ACCOUNT_ID, Fault, LocalEcr, scope
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
 from ecr_janitor import constants as c
@@ -33,7 +33,7 @@ from ecr_janitor.constants import (
 from ecr_janitor.events import InvalidEventError
 from ecr_janitor.handler import handler
 from ecr_janitor.observability import metrics
-from tests.factories import FakeLambdaContext, rule
+from tests.factories import FakeLambdaContext, rule, transition
 from tests.integration.test_fanout import BUCKET, Driver, _value
 from tests.integration.test_in_use import run
 
@@ -524,3 +524,51 @@ def test_a_worker_refuses_a_slice_of_an_account_the_config_does_not_clean(
         handler(event, FakeLambdaContext())
     assert local_ecr.strict.count("AssumeRole", service="sts") == 0
     assert local_ecr.strict.count(service="ecr") == 0
+
+
+# -- 3. restore after a run over many registries ------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["report", "audit"])
+def test_restore_of_a_many_account_run_restores_the_callers_account_and_names_the_others(
+    tmp_path: Path,
+    local_ecr: LocalEcr,
+    accounts: LocalAccounts,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+) -> None:
+    """One night archived `app:v1` in A and in B. Restoring it with A's credentials restores A's image and
+    says B's needs B's credentials, rather than looking for B's image in A's registry."""
+    home, other = Seeder(local_ecr), Seeder(local_ecr, account=B)
+    for registry in (home, other):
+        registry.repository("app")
+    home_v1, other_v1 = (registry.image("app", pushed_at=OLD, tags=["v1"]) for registry in (home, other))
+    member(accounts, B)
+    archive = transition(rule(1, "any", "sinceImagePushed", 14))
+    target = {"repositories": ["*"], "mode": "retain", "policy": {"rules": [archive]}}
+    config = write_config(tmp_path, accounts=[A, B], targets=[target])
+    assert main(["run", "--config", str(config), "--json"]) == 0
+    out, err = capsys.readouterr()
+    trail = tmp_path / ("report.json" if source == "report" else "audit.jsonl")
+    trail.write_text(out if source == "report" else err)
+    run_id = json.loads(out)["runId"]
+    local_ecr.strict.calls.clear()
+
+    code = main(["restore", "--run", run_id, "--from", str(trail), "--json"])
+    out, _ = capsys.readouterr()
+
+    assert code == 1  # the run is not undone until B's image is restored too
+    result = {i["digest"]: i for i in json.loads(out)["images"]}
+    assert result[home_v1]["outcome"] == "restored"
+    assert (result[other_v1]["outcome"], result[other_v1]["detail"]) == (
+        "other-account",
+        f"in account {B}: run restore with that account's credentials",
+    )
+    assert json.loads(out)["totals"]["other-account"] == 1
+    assert local_ecr.strict.count("UpdateImageStorageClass", account=A) == 1
+    assert local_ecr.strict.count("GetCallerIdentity", service="sts") == 1
+    assert local_ecr.strict.image_status((scope(B, "us-east-1"), "app", other_v1)) == "ARCHIVED"
+    assert main(["restore", "--run", run_id, "--from", str(trail)]) == 1
+    out, _ = capsys.readouterr()
+    assert f"images of account(s) {B} were not asked for: these credentials are in account {A}" in out
+    assert "Totals [INCOMPLETE]: 1 already-active, 1 other-account" in out

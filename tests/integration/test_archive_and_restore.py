@@ -149,6 +149,32 @@ def test_a_refused_index_is_reported_and_its_children_are_not_asked_for(
     assert len(audit(err, "archive_failure")) == 4
 
 
+def test_a_night_stopped_after_an_index_leaves_its_children_to_no_later_untagged_rule(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Night 1 archives the index, then an error stops the repository's archiving before its platform
+    images. Night 2 can't read the archived index's manifest: its ACTIVE children must not look like the
+    untagged rule's own."""
+    web = Releases(seeder)
+    for follower in (*web.children, web.signature):
+        local_ecr.strict.refused_storage_updates[follower] = ("AccessDeniedException", "stopped")
+    config = str(write_config(tmp_path, ARCHIVE_OLD_RELEASES, EXPIRE_UNTAGGED))
+    code, _, _ = invoke(capsys, "run", "--config", config, "--json")
+    assert code == 1
+    assert statuses("web")[web.index] == "ARCHIVED"
+    assert {statuses("web")[child] for child in web.children} == {"ACTIVE"}
+    local_ecr.strict.refused_storage_updates.clear()
+    code, out, err = invoke(capsys, "run", "--config", config, "--json")
+    assert code == 0, err
+    (repo,) = json.loads(out)["repositories"]
+    kept = {i["digest"]: i["reason"] for i in repo["kept"]}
+    assert {kept[child] for child in web.children} == {"may-be-listed-by-archived-index"}
+    assert {statuses("web")[child] for child in web.children} == {"ACTIVE"}
+    assert repo["imagesExpired"] == 0
+    # Control: night 1, with no archived index yet, did expire the untagged leftovers.
+    assert not set(web.leftovers) & set(statuses("web"))
+
+
 def _archive_night(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], *documents: dict[str, Any]
 ) -> tuple[str, str, str]:
@@ -311,8 +337,54 @@ def test_deleting_from_the_archive_early_needs_the_opt_in_and_is_billed(
     code, _, err = invoke(capsys, "run", "--config", str(write_config(tmp_path, early)))
     assert code == 2
     assert "allowEarlyArchiveDeletion: true" in err
-    opted_in = write_config(tmp_path, early, target={"allowEarlyArchiveDeletion": True})
+    assert _opted_in_totals(tmp_path, capsys, early)["archivedImagesExpired"] == 1
+    assert local_ecr.strict.early_archive_deletions == 1
+
+
+def _opted_in_totals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any]
+) -> dict[str, int]:
+    """A run of `document` with the target's allowEarlyArchiveDeletion: its totals."""
+    opted_in = write_config(tmp_path, document, target={"allowEarlyArchiveDeletion": True})
     code, out, _ = invoke(capsys, "run", "--config", str(opted_in), "--json")
     assert code == 0
-    assert json.loads(out)["totals"]["archivedImagesExpired"] == 1
+    totals: dict[str, int] = json.loads(out)["totals"]
+    return totals
+
+
+def test_a_follower_archived_less_than_90_days_holds_its_leader_in_the_archive(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("web")
+    release = seeder.image("web", pushed_at=days_ago(300), tags=["v0.9"])
+    signature = seeder.cosign_signature("web", release, pushed_at=days_ago(100))
+    local_ecr.archive(REGION, "web", release, days_ago(200))
+    local_ecr.archive(REGION, "web", signature, days_ago(10))
+    after_90 = archive_rule(1, "any", 90)
+    code, out, _ = invoke(capsys, "run", "--config", str(write_config(tmp_path, after_90)), "--json")
+    assert code == 0
+    (repo,) = json.loads(out)["repositories"]
+    kept = {i["digest"]: i for i in repo["kept"]}
+    assert (kept[release]["reason"], kept[release]["vetoedRule"]) == ("follower-archive-minimum", 1)
+    assert set(statuses("web")) == {release, signature}
+    assert local_ecr.strict.early_archive_deletions == 0
+    # Control: the target's opt-in deletes both now (and ECR bills the signature's 90 days).
+    assert _opted_in_totals(tmp_path, capsys, after_90)["archivedImagesExpired"] == 2
     assert local_ecr.strict.early_archive_deletions == 1
+
+
+def test_restore_run_refuses_when_the_credentials_account_cant_be_told(
+    tmp_path: Path, local_ecr: LocalEcr, seeder: Seeder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trail names each image's account; restore asks STS whose credentials it has before anything."""
+    Releases(seeder)
+    run_id, report, _ = _archive_night(tmp_path, capsys, ARCHIVE_OLD_RELEASES)
+    local_ecr.strict.faults.append(Fault("*", "ExpiredToken", "expired", times=None, service="sts"))
+    local_ecr.strict.calls.clear()
+    code, out, err = invoke(capsys, "restore", "--run", run_id, "--from", report)
+    assert (code, out) == (2, "")
+    assert "can't tell which account these credentials are in (STS GetCallerIdentity: ExpiredToken" in err
+    assert local_ecr.strict.count("UpdateImageStorageClass") == local_ecr.strict.count("DescribeImages") == 0
+    # Control: with STS answering, the same restore goes ahead.
+    local_ecr.strict.faults.clear()
+    assert invoke(capsys, "restore", "--run", run_id, "--from", report)[0] == 0

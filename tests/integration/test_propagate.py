@@ -19,7 +19,7 @@ from ecr_janitor.adapters import clients
 from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.cli import main
 from ecr_janitor.core.lifecycle import LifecyclePolicy
-from ecr_janitor.core.retain import evaluate
+from ecr_janitor.core.native import evaluate_as_ecr
 from tests.factories import rule, transition
 
 NOW = datetime.now(UTC)
@@ -166,7 +166,7 @@ def test_plans_and_dry_runs_write_nothing(
         boto3.client("ecr").get_lifecycle_policy(repositoryName="team/new")
 
 
-def test_a_second_run_writes_nothing_and_reads_no_images(
+def test_a_second_run_writes_nothing_and_still_previews_each_policy_in_place(
     tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path)
@@ -176,17 +176,40 @@ def test_a_second_run_writes_nothing_and_reads_no_images(
     assert code == 0
     assert {r["policy"]["status"] for r in report["repositories"] if r["policy"]} == {"unchanged"}
     assert local_ecr.strict.count("PutLifecyclePolicy") == 0
-    assert local_ecr.strict.count("DescribeImages") == 0
+    # The preview costs one image listing per covered repository (of 8 images: one page each).
+    assert local_ecr.strict.count("DescribeImages") == 3
+    assert all(r["policy"]["preview"] for r in report["repositories"] if r["policy"])
 
 
-def test_the_preview_is_what_the_retain_engine_expires_without_protections(
+def test_a_policy_in_place_that_now_expires_an_image_in_use_is_reported_every_night(
+    tmp_path: Path, local_ecr: LocalEcr, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """team/same has the target's policy already (unchanged): a real run previews it too, reports the image
+    ECR will expire under it although a job uses it, and counts it for the PolicyImagesAtRisk alarm. Held
+    is for policies about to be written only: there is nothing to hold back here."""
+    used = registry["team/same"][6]
+    Workloads().batch_job_definition("nightly", image_uri("team/same", digest=used))
+    code, report = run(capsys, write_config(tmp_path))
+    assert code == 0
+    same = by_name(report)["team/same"]
+    assert (same["policy"]["status"], same["policy"]["written"]) == ("unchanged", False)
+    assert [(i["digest"], i["reason"]) for i in same["policy"]["preview"]["atRisk"]] == [(used, "in-use")]
+    assert same["message"].startswith("at risk: ECR will expire or archive 1 image(s) the janitor keeps")
+    assert report["totals"]["previewImagesAtRisk"] == 1
+    assert report["totals"]["policiesHeld"] == 0
+    # Control: nothing uses team/edited's images; its policy is written and nothing is at risk.
+    assert by_name(report)["team/edited"]["policy"]["preview"]["atRisk"] == []
+
+
+def test_the_preview_is_what_ecr_itself_expires_without_protections(
     tmp_path: Path, registry: dict[str, list[str]], workloads_in_use: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, report = run(capsys, write_config(tmp_path), "plan")
     assert code == 0
     preview = by_name(report)["team/new"]["policy"]["preview"]
     images = EcrRegistry(clients.client("ecr", "us-east-1"), "us-east-1").images("team/new")
-    engine = evaluate(images, LifecyclePolicy.model_validate(POLICY).ordered_rules(), datetime.now(UTC))
+    rules = LifecyclePolicy.model_validate(POLICY).ordered_rules()
+    engine = evaluate_as_ecr(images, rules, datetime.now(UTC))
     assert {i["digest"] for i in preview["expired"]} == {d.image.digest for d in engine.expired}
     # Worked out by hand: rule 1 takes the untagged images older than 3 days (#2, #4, #6); rule 2 keeps
     # the 4 newest and can't expire #4 or #6, which rule 1 selected, so it adds #5 and #7.
@@ -197,6 +220,24 @@ def test_the_preview_is_what_the_retain_engine_expires_without_protections(
     assert "without the janitor's protections" in preview["note"]
     # ECR will also expire an image a Batch job still uses: at risk.
     assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(workloads_in_use, "in-use")}
+
+
+def test_ecr_counts_platform_images_on_their_own_so_those_of_a_kept_index_are_at_risk(
+    tmp_path: Path, seeder: Seeder, registry: dict[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rule 1 (untagged, 3 days) selects the index's untagged platform images in ECR; the janitor keeps
+    them with their index, which rule 2 keeps (the 3rd newest). The policy is held."""
+    kept_index, children = seeder.multi_arch("team/new", pushed_at=NOW - timedelta(days=10), tags=["v9"])
+    code, report = run(capsys, write_config(tmp_path))
+    assert code == 0
+    new = by_name(report)["team/new"]
+    preview = new["policy"]["preview"]
+    assert set(children) <= {i["digest"] for i in preview["expired"]}
+    assert kept_index not in {i["digest"] for i in preview["expired"]}
+    assert {(i["digest"], i["reason"]) for i in preview["atRisk"]} == {(c, "follows-kept") for c in children}
+    assert (new["policy"]["status"], new["policy"]["written"]) == ("held", False)
+    # Control: team/edited has no index: its policy is written.
+    assert by_name(report)["team/edited"]["policy"]["status"] == "updated"
 
 
 @pytest.fixture

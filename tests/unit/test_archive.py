@@ -40,6 +40,7 @@ BY_DIGEST = {digest(n): n for n in NAMES}
 ARCHIVE_OLD_UNTAGGED = rules(transition(rule(1, "untagged", "sinceImagePushed", 30)))
 ARCHIVE_OLD_RELEASES = rules(transition(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v*"])))
 DELETE_FROM_ARCHIVE = rules(archive_rule(1, "any", 180))
+DELETE_FROM_ARCHIVE_AFTER_90 = rules(archive_rule(1, "any", 90))
 GRACE = Protections(restore_grace=timedelta(days=7))
 
 
@@ -268,25 +269,133 @@ def test_an_archived_child_of_a_kept_index_says_it_stays_archived() -> None:
     assert detail(plan, "amd64").endswith("it stays archived until restored")
 
 
-def test_an_archived_index_whose_manifest_is_unreadable_holds_every_untagged_archived_image() -> None:
+def test_an_archived_index_whose_manifest_is_unreadable_holds_every_untagged_image() -> None:
     unreadable = replace(archived(index("idx", [], "v1", days_ago=400), days_ago=100), children_unknown=True)
     loose = archived(image("loose", days_ago=400), days_ago=200)
     active = image("old", days_ago=400)
     policy = rules(archive_rule(1, "untagged", 180), rule(2, "untagged", "sinceImagePushed", 30))
     held = evaluate([unreadable, loose, active], policy, NOW)
-    assert outcome(held)["loose"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
-    assert "may be listed by" in detail(held, "loose")
-    assert outcome(held)["old"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)  # ACTIVE: not held
-    # Control: once the index itself is deleted from the archive, what it may list goes with it.
+    assert outcome(held)["loose"] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)
+    assert outcome(held)["old"] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)  # ACTIVE too
+    # The night the index itself is deleted from the archive, what it may list still stays: a possible
+    # child is never taken along (it may be an image of its own), and the next night it is on its own.
     policy = rules(archive_rule(1, "any", 90))
     released = outcome(evaluate([unreadable, loose], policy, NOW))
     assert released == {
         "idx": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
-        "loose": (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED),
+        "loose": (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX),
     }
     # And without the unreadable index, the loose image is the archive rule's own.
     alone = outcome(evaluate([loose], rules(archive_rule(1, "untagged", 180)), NOW))
     assert alone["loose"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+# -- ECR's 90-day minimum in the archive holds for followers too --------------------------------------------
+
+
+def signed_release(*, signature_archived_days_ago: float | None) -> list[Image]:
+    """A release archived 200 days ago and its signature, pushed later, archived `…_days_ago`."""
+    release = archived(image("a", "v1", days_ago=300), days_ago=200)
+    return [release, archived(signature("sig", "a", days_ago=100), days_ago=signature_archived_days_ago)]
+
+
+def test_a_leader_stays_in_the_archive_until_what_follows_it_has_been_there_90_days() -> None:
+    plan = evaluate(signed_release(signature_archived_days_ago=10), DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(plan) == {
+        "a": (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM),
+        "sig": (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT),
+    }
+    (held,) = [d for d in plan.decisions if d.image.digest == digest("a")]
+    assert held.vetoed_rule == 1
+    reaches = (NOW + timedelta(days=80)).date()
+    assert held.reason.detail == (
+        f"{digest('sig')[:19]}… ({digest('a').replace(':', '-')}.sig) follows it and has been in the archive "
+        f"10.0 days: kept until it reaches ECR's 90-day minimum on {reaches} (allowEarlyArchiveDeletion: "
+        "true on the target deletes earlier)"
+    )
+    assert plan.expired == ()
+    # Control: with allowEarlyArchiveDeletion, or once the signature has been archived 90 days, both go.
+    for early, days in ((True, 10), (False, 91)):
+        repo = signed_release(signature_archived_days_ago=days)
+        released = evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW, allow_early_archive_deletion=early)
+        assert outcome(released) == {
+            "a": (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE),
+            "sig": (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED),
+        }
+
+
+def test_the_minimum_holds_through_a_chain_of_followers_and_without_last_archived_at() -> None:
+    repo = [
+        archived(image("amd64", days_ago=400), days_ago=200),
+        archived(index("idx", ["amd64"], "v1", days_ago=400), days_ago=200),
+        archived(referrer("ref", "amd64", days_ago=300), days_ago=30),
+    ]
+    plan = evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(plan)["idx"] == (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM)
+    assert outcome(plan)["amd64"] == outcome(plan)["ref"] == (Verdict.KEEP, ReasonCode.FOLLOWS_KEPT)
+    unknown = evaluate(signed_release(signature_archived_days_ago=None), DELETE_FROM_ARCHIVE_AFTER_90, NOW)
+    assert outcome(unknown)["a"] == (Verdict.KEEP, ReasonCode.FOLLOWER_ARCHIVE_MINIMUM)
+    assert "ECR reports no lastArchivedAt for it" in detail(unknown, "a")
+    # Control: the referrer archived as long as the others, the three go together.
+    repo[2] = archived(referrer("ref", "amd64", days_ago=300), days_ago=200)
+    together = outcome(evaluate(repo, DELETE_FROM_ARCHIVE_AFTER_90, NOW))
+    assert {verdict for verdict, _ in together.values()} == {Verdict.EXPIRE}
+
+
+# -- an archived index whose manifest ECR won't serve ------------------------------------------------------
+
+
+def unreadable_index(*, archived_days_ago: float = 1) -> Image:
+    """An archived index: ECR doesn't serve its manifest, so the images it lists are unknown."""
+    idx = archived(index("idx", [], "v1", days_ago=300), days_ago=archived_days_ago)
+    return replace(idx, children_unknown=True)
+
+
+UNTAGGED_AFTER_14_DAYS = rules(rule(1, "untagged", "sinceImagePushed", 14))
+
+
+def test_the_active_children_left_by_a_run_cut_short_after_their_index_are_never_expired() -> None:
+    """Archiving goes index first; a run stopped after the index leaves its platform images ACTIVE. The next
+    night ECR won't serve the index's manifest: any untagged image may be one of them."""
+    children = [image("amd64", days_ago=300), image("arm64", days_ago=300)]
+    plan = evaluate([unreadable_index(), *children], UNTAGGED_AFTER_14_DAYS, NOW)
+    for name in ("amd64", "arm64"):
+        assert outcome(plan)[name] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)
+        assert detail(plan, name).startswith(
+            f"untagged: may be listed by archived index {digest('idx')[:19]}… (v1), whose manifest ECR "
+            "won't serve"
+        )
+    assert plan.expired == plan.archived == ()
+    # Nor are they archived: they stay ACTIVE, where they are.
+    archiving = evaluate([unreadable_index(), *children], ARCHIVE_OLD_UNTAGGED, NOW)
+    assert outcome(archiving)["amd64"] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)
+    # Control: without that index they are the untagged rule's own.
+    alone = outcome(evaluate(children, UNTAGGED_AFTER_14_DAYS, NOW))
+    assert alone["amd64"] == alone["arm64"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+def test_untagged_images_beside_an_unreadable_index_are_not_counted_by_rules() -> None:
+    repo = [image("a", days_ago=1), image("b", "v2", days_ago=2)]
+    keep_one = rules(rule(1, "any", "imageCountMoreThan", 1))
+    held = outcome(evaluate([unreadable_index(), *repo], keep_one, NOW))
+    assert held["a"] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)
+    assert held["b"] == (Verdict.KEEP, ReasonCode.KEPT_BY_RULE)  # #1 of 1: the untagged a doesn't count
+    # Control: without the index, a takes the one place and b is expired.
+    assert outcome(evaluate(repo, keep_one, NOW))["b"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+
+
+def test_a_known_follower_beside_an_unreadable_index_goes_to_the_archive_but_never_to_deletion() -> None:
+    followers = [image("amd64", days_ago=40), index("idx2", ["amd64"], "v2", days_ago=40)]
+    archive_v2 = rules(transition(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v2"])))
+    archived_along = outcome(evaluate([unreadable_index(), *followers], archive_v2, NOW))
+    assert archived_along["amd64"] == (Verdict.ARCHIVE, ReasonCode.FOLLOWS_ARCHIVED)
+    expire_v2 = rules(rule(1, "tagged", "sinceImagePushed", 30, patterns=["v2"]))
+    held = outcome(evaluate([unreadable_index(), *followers], expire_v2, NOW))
+    assert held["idx2"] == (Verdict.EXPIRE, ReasonCode.EXPIRED_BY_RULE)
+    assert held["amd64"] == (Verdict.KEEP, ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX)
+    # Control: without the unreadable index, the child goes with its expired index.
+    alone = outcome(evaluate(followers, expire_v2, NOW))
+    assert alone["amd64"] == (Verdict.EXPIRE, ReasonCode.FOLLOWS_EXPIRED)
 
 
 def test_the_propagate_preview_shows_what_ecr_archives_without_protections() -> None:

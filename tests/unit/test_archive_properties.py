@@ -149,6 +149,42 @@ def test_the_plan_never_leaves_a_follower_behind_its_leader(
                 assert child.reason.code in {*PROTECTION_CODES, ReasonCode.FOLLOWS_KEPT, ReasonCode.RESTORING}
 
 
+@settings(max_examples=250, deadline=None)
+@given(with_storage_classes(), archive_policies())
+def test_beside_an_unreadable_index_no_untagged_image_is_expired_or_archived_by_a_rule(
+    repo: list[Image], documents: list[dict[str, Any]]
+) -> None:
+    """Any untagged image may be a platform image of an archived index whose manifest ECR won't serve (a run
+    cut short between the index and its children leaves them ACTIVE): while such an index is there, none is
+    expired, and one goes to the archive only with an index it is known to follow."""
+    plan = evaluate(repo, rules(*documents), NOW)
+    if not any(i.is_index and i.children_unknown for i in repo):
+        return
+    for decision in plan.decisions:
+        if decision.image.tagged or decision.image.is_index:
+            continue
+        assert decision.verdict is not Verdict.EXPIRE, "a possible child of an archived index was expired"
+        if decision.verdict is Verdict.ARCHIVE:
+            assert decision.reason.code is ReasonCode.FOLLOWS_ARCHIVED
+
+
+@settings(max_examples=250, deadline=None)
+@given(with_storage_classes(), archive_policies())
+def test_nothing_goes_with_another_image_before_ecrs_90_days_in_the_archive(
+    repo: list[Image], documents: list[dict[str, Any]]
+) -> None:
+    """Without allowEarlyArchiveDeletion, an image archived less than 90 days ago (or for an unknown time) is
+    deleted only by a rule of its own (which the config allows from 90 days only), never along with
+    another; with it, followers go with their leader whatever their time in the archive."""
+    plan = evaluate(repo, rules(*documents), NOW)
+    for decision in plan.expired:
+        since = decision.image.last_archived_at
+        if decision.image.archived and (since is None or NOW - since < timedelta(days=90)):
+            assert decision.reason.code is ReasonCode.EXPIRED_BY_RULE, "deleted early with its leader"
+    early = evaluate(repo, rules(*documents), NOW, allow_early_archive_deletion=True)
+    assert ReasonCode.FOLLOWER_ARCHIVE_MINIMUM not in {d.reason.code for d in early.decisions}
+
+
 @settings(max_examples=200, deadline=None)
 @given(with_storage_classes(), archive_policies(), st.randoms(use_true_random=False))
 def test_the_archive_plan_does_not_depend_on_input_order(
@@ -224,7 +260,8 @@ def test_a_real_run_archives_exactly_the_plan_in_a_safe_order(
 ) -> None:
     refuse = {i.digest for i in data.draw(st.lists(st.sampled_from(repo), max_size=3))} if repo else set()
     registry = _WatchfulRegistry(contents={"repo": list(repo)}, refuse=refuse)
-    plan = evaluate(repo, rules(*documents), NOW, Protections(restore_grace=GRACE))
+    protections = Protections(restore_grace=GRACE)
+    plan = evaluate(repo, rules(*documents), NOW, protections, allow_early_archive_deletion=True)
     report = _run(_config(documents, dry_run=False), registry, dry_run=False)
     asked = {digest_ for _repo, digest_ in registry.archive_calls}
     assert asked <= {d.image.digest for d in plan.archived}

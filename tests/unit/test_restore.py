@@ -108,3 +108,26 @@ def test_a_json_report_gives_the_images_ecr_confirmed_archived() -> None:
     assert trail.images == (ArchivedImage("eu-west-1", "web", digest("idx"), ("idx",)),)
     assert not read_trail(json.dumps(report), "another-run").run_found
     assert read_trail(json.dumps({**report, "dryRun": True}), RUN).dry_run
+
+
+def test_the_trail_keeps_each_images_account_and_the_same_digest_in_two_accounts_twice() -> None:
+    """A run over many registries: the same repository and digest may be archived in two accounts."""
+    lines = "\n".join(
+        _line("archive", **{**ARCHIVE, "account": account}) for account in ("111122223333", "444455556666")
+    )
+    assert [image.account for image in read_trail(lines, RUN).images] == ["111122223333", "444455556666"]
+    report = {
+        "reportVersion": 1,
+        "runId": RUN,
+        "repositories": [
+            {
+                "region": "eu-west-1",
+                "account": "111122223333",
+                "repository": "web",
+                "archived": [{"digest": digest("idx"), "tags": [], "archived": True}],
+            }
+        ],
+    }
+    assert read_trail(json.dumps(report), RUN).images[0].account == "111122223333"
+    # Control: a trail written before runs recorded the account has none (restored with the caller's).
+    assert read_trail(_line("archive", **ARCHIVE), RUN).images[0].account is None

@@ -19,6 +19,11 @@ It follows ECR's documented lifecycle evaluation; docs/retain-semantics.md state
    index, and signatures, attestations, SBOMs and OCI referrers of an image in the repository. A
    follower ends where the most alive of the images it follows ends: kept (active) if any of them
    stays active, archived if any of them stays or goes into the archive, expired when all are expired.
+   While an archived index whose manifest ECR won't serve is in the repository, any untagged image may be
+   one of its platform images: none is counted by rules or expired (with anything); one stays where it is
+   unless an index it is known to follow takes it into the archive. Nothing is expired while an archived
+   image that would go with it has been in the archive less than ECR's 90 days (unless the target allows
+   early archive deletion).
 6. Actions go in layers: an index before its children, a subject before its referrers, so a run cut
    short never leaves an active index whose child is archived or gone.
 
@@ -33,7 +38,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from functools import cached_property
 
-from ecr_janitor.core.lifecycle import Rule, Selection
+from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, Rule, Selection
 from ecr_janitor.core.model import Image, ImageStatus
 from ecr_janitor.core.patterns import matches, matches_any
 
@@ -64,6 +69,11 @@ class ReasonCode(StrEnum):
     RESTORING = "restoring"
     """ACTIVATING: ECR is restoring it from the archive; no rule acts on it."""
     UNRESOLVED = "unresolved"
+    FOLLOWER_ARCHIVE_MINIMUM = "follower-archive-minimum"
+    """Would be expired, but something that goes with it has been archived less than ECR's 90 days."""
+    MAY_BE_LISTED_BY_ARCHIVED_INDEX = "may-be-listed-by-archived-index"
+    """Untagged, beside an archived index whose manifest ECR won't serve: possibly one of its platform images,
+    so neither counted nor acted on by rules, nor expired with anything, while that index is there."""
 
 
 PROTECTION_CODES = frozenset(
@@ -132,7 +142,7 @@ class Protections:
 NO_PROTECTIONS = Protections()
 
 
-class _After(IntEnum):
+class After(IntEnum):
     """Where an image ends once the plan is applied, from least to most alive."""
 
     GONE = 0
@@ -140,12 +150,12 @@ class _After(IntEnum):
     ACTIVE = 2
 
 
-def _after(decision: Decision) -> _After:
+def ends_as(decision: Decision) -> After:
     if decision.verdict is Verdict.EXPIRE:
-        return _After.GONE
+        return After.GONE
     if decision.verdict is Verdict.ARCHIVE or decision.image.archived:
-        return _After.ARCHIVED
-    return _After.ACTIVE  # ACTIVE, or ACTIVATING: on its way back
+        return After.ARCHIVED
+    return After.ACTIVE  # ACTIVE, or ACTIVATING: on its way back
 
 
 @dataclass(frozen=True)
@@ -271,20 +281,22 @@ def leaders_of(images: Sequence[Image]) -> dict[str, set[str]]:
 
 
 def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
-    """Image -> the images in the repository that list it (indexes) or that it signs or describes.
-
-    An archived index whose manifest ECR won't serve may list any untagged archived image: each of those
-    follows it, so that none is expired while the index stays restorable."""
-    parents = leaders_of(images)
-    unknown = [image.digest for image in images if image.is_index and image.children_unknown]
-    for image in images:
-        if image.archived and not image.tagged and not image.is_index:
-            for index in unknown:
-                parents.setdefault(image.digest, set()).add(index)
-    return {digest: frozenset(found) for digest, found in parents.items()}
+    """Image -> the images in the repository that list it (indexes) or that it signs or describes."""
+    return {digest: frozenset(found) for digest, found in leaders_of(images).items()}
 
 
-def _rule_outcomes(
+def unreadable_indexes(images: Sequence[Image]) -> list[Image]:
+    """The indexes whose children are unknown: archived, so ECR won't serve their manifests."""
+    return [image for image in images if image.is_index and image.children_unknown]
+
+
+def may_be_listed(image: Image, unreadable: Sequence[Image]) -> bool:
+    """Whether an unreadable index may list the image: it is an untagged manifest (a platform image or a
+    referrer) and such an index is in the repository."""
+    return bool(unreadable) and not image.tagged and not image.is_index
+
+
+def rule_outcomes(
     independent: Sequence[Image], rules: Sequence[Rule], now: datetime
 ) -> dict[str, tuple[Verdict, Reason]]:
     """ECR's steps 1-3 over the images rules may count: (verdict, reason) for every selected image."""
@@ -306,6 +318,19 @@ def _rule_outcomes(
     return outcomes
 
 
+def left_alone(image: Image) -> Decision:
+    """An image no rule acts on: being restored (ACTIVATING), in the archive class, or selected by none."""
+    if image.status is ImageStatus.ACTIVATING:
+        reason = Reason(ReasonCode.RESTORING, "being restored from the archive (ACTIVATING)")
+    elif image.archived:
+        reason = Reason(
+            ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
+        )
+    else:
+        reason = Reason(ReasonCode.NOT_SELECTED, "no rule selects it")
+    return Decision(image, Verdict.KEEP, reason)
+
+
 def _describe(image: Image) -> str:
     label = f" ({', '.join(image.tags)})" if image.tags else ""
     return f"{image.digest[:19]}…{label}"
@@ -316,10 +341,19 @@ def evaluate(
     rules: Sequence[Rule],
     now: datetime,
     protections: Protections = NO_PROTECTIONS,
+    *,
+    allow_early_archive_deletion: bool = False,
 ) -> RepositoryPlan:
+    """`allow_early_archive_deletion`: the target's allowEarlyArchiveDeletion (without it, nothing is
+    expired while something that goes with it has been archived less than ECR's 90-day minimum)."""
     ordered = newest_first(images)
     by_digest = {image.digest: image for image in ordered}
     parents = followed_by(ordered)
+    unreadable = unreadable_indexes(ordered)
+    following: dict[str, set[str]] = {}
+    for follower, leaders in parents.items():
+        for leader in leaders:
+            following.setdefault(leader, set()).add(follower)
     listed_by = {
         digest: frozenset(p for p in found if by_digest[p].is_index and digest in by_digest[p].children)
         for digest, found in parents.items()
@@ -328,7 +362,8 @@ def evaluate(
     def is_follower(image: Image) -> bool:
         return image.digest in parents and (not image.tagged or image.subject is not None)
 
-    outcomes = _rule_outcomes([i for i in ordered if not is_follower(i)], rules, now)
+    counted = [i for i in ordered if not is_follower(i) and not may_be_listed(i, unreadable)]
+    outcomes = rule_outcomes(counted, rules, now)
     decided: dict[str, Decision] = {}
 
     def who(digests: Iterable[str]) -> str:
@@ -337,22 +372,69 @@ def evaluate(
     def relation(image: Image) -> str:
         if listed_by.get(image.digest) and not image.subject:
             return "listed by"
-        if image.subject in parents[image.digest]:
-            return "follows"
-        return "may be listed by (its manifest is unreadable while archived)"
+        return "follows"
+
+    def possible_child(image: Image) -> Decision:
+        """Kept where it is: an unreadable index may list it, and its restore would need it."""
+        shown = [_describe(index) for index in unreadable[:3]]
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        detail = (
+            f"untagged: may be listed by archived index {', '.join(shown)}{more}, whose manifest ECR won't "
+            "serve; kept where it is and not counted by rules while such an index is in the repository"
+        )
+        return Decision(image, Verdict.KEEP, Reason(ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX, detail))
+
+    def archive_minimum(image: Image, proposed: Decision) -> Decision | None:
+        """Kept while an archived image that would go with it (transitively) is younger in the archive
+        than ECR's minimum: deleting the leader would take it early, or leave it behind."""
+        if allow_early_archive_deletion or proposed.verdict is not Verdict.EXPIRE:
+            return None
+        young: list[Image] = []
+        seen: set[str] = set()
+        pending = sorted(following.get(image.digest, ()))
+        while pending:
+            digest = pending.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            follower = by_digest[digest]
+            since = follower.last_archived_at
+            if follower.archived and (since is None or now - since < timedelta(days=MIN_ARCHIVE_DAYS)):
+                young.append(follower)
+            pending += sorted(following.get(digest, ()))
+        if not young:
+            return None
+        unknown = [f for f in young if f.last_archived_at is None]
+        last = unknown[0] if unknown else max(young, key=lambda f: (f.last_archived_at, f.digest))
+        more = f" (and {len(young) - 1} more)" if len(young) > 1 else ""
+        if last.last_archived_at is None:
+            how_long = "ECR reports no lastArchivedAt for it: kept until it does"
+        else:
+            days = _age_days(last.last_archived_at, now)
+            reaches = last.last_archived_at + timedelta(days=MIN_ARCHIVE_DAYS)
+            how_long = (
+                f"has been in the archive {days:.1f} days: kept until it reaches ECR's "
+                f"{MIN_ARCHIVE_DAYS}-day minimum on {reaches:%Y-%m-%d}"
+            )
+        detail = (
+            f"{_describe(last)}{more} follows it and {how_long} (allowEarlyArchiveDeletion: true on the "
+            "target deletes earlier)"
+        )
+        reason = Reason(ReasonCode.FOLLOWER_ARCHIVE_MINIMUM, detail)
+        return Decision(image, Verdict.KEEP, reason, vetoed_rule=proposed.reason.rule_priority)
 
     def follow(image: Image) -> Decision:
         """A follower ends where the most alive of the images it follows ends."""
-        ends = {p: _after(decided[p]) for p in parents[image.digest]}
+        ends = {p: ends_as(decided[p]) for p in parents[image.digest]}
         target = max(ends.values())
         leaders = who(p for p, end in ends.items() if end is target)
-        if target is _After.ACTIVE or (target is _After.ARCHIVED and image.archived):
-            state = "kept" if target is _After.ACTIVE else "archived"
+        if target is After.ACTIVE or (target is After.ARCHIVED and image.archived):
+            state = "kept" if target is After.ACTIVE else "archived"
             detail = f"{relation(image)} {state} {leaders}"
-            if target is _After.ACTIVE and image.archived:
+            if target is After.ACTIVE and image.archived:
                 detail += "; it stays archived until restored"
             return Decision(image, Verdict.KEEP, Reason(ReasonCode.FOLLOWS_KEPT, detail))
-        if target is _After.ARCHIVED:
+        if target is After.ARCHIVED:
             reason = Reason(ReasonCode.FOLLOWS_ARCHIVED, f"{relation(image)} archived {leaders}")
             return Decision(image, Verdict.ARCHIVE, reason)
         reason = Reason(ReasonCode.FOLLOWS_EXPIRED, f"{relation(image)} expired {leaders}")
@@ -360,22 +442,18 @@ def evaluate(
 
     def index_veto(image: Image, verdict: Verdict) -> Reason | None:
         """A kept index keeps what it lists active; an archived one keeps it from being expired."""
-        needed = _After.ACTIVE if verdict is Verdict.ARCHIVE else _After.ARCHIVED
+        needed = After.ACTIVE if verdict is Verdict.ARCHIVE else After.ARCHIVED
         holding = {
-            p: _after(decided[p]) for p in listed_by.get(image.digest, ()) if _after(decided[p]) >= needed
+            p: ends_as(decided[p]) for p in listed_by.get(image.digest, ()) if ends_as(decided[p]) >= needed
         }
         if not holding:
             return None
-        state = "kept" if _After.ACTIVE in holding.values() else "archived"
+        state = "kept" if After.ACTIVE in holding.values() else "archived"
         return Reason(ReasonCode.LISTED_BY_KEPT_INDEX, f"listed by {state} index {who(holding)}")
 
     def decide(image: Image) -> Decision:
         if image.status is ImageStatus.ACTIVATING:
-            return Decision(
-                image,
-                Verdict.KEEP,
-                Reason(ReasonCode.RESTORING, "being restored from the archive (ACTIVATING)"),
-            )
+            return left_alone(image)
         if is_follower(image):
             proposed = follow(image)
         elif image.subject is not None:
@@ -389,19 +467,18 @@ def evaluate(
         elif image.digest in outcomes:
             verdict, reason = outcomes[image.digest]
             proposed = Decision(image, verdict, reason)
-        elif image.archived:
-            reason = Reason(
-                ReasonCode.ARCHIVED, "in ECR's archive storage class; no archive-class rule selects it"
-            )
-            return Decision(image, Verdict.KEEP, reason)
+        elif may_be_listed(image, unreadable):
+            return possible_child(image)
         else:
-            return Decision(image, Verdict.KEEP, Reason(ReasonCode.NOT_SELECTED, "no rule selects it"))
+            return left_alone(image)
         if proposed.verdict is Verdict.KEEP:
             return proposed
         veto = protections.veto(image, now) or index_veto(image, proposed.verdict)
-        if veto is None:
-            return proposed
-        return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
+        if veto is not None:
+            return Decision(image, Verdict.KEEP, veto, vetoed_rule=proposed.reason.rule_priority)
+        if proposed.verdict is Verdict.EXPIRE and may_be_listed(image, unreadable):
+            return possible_child(image)  # a known follower may go to the archive with its index, not further
+        return archive_minimum(image, proposed) or proposed
 
     pending = {image.digest for image in ordered}
     while pending:

@@ -42,7 +42,8 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
     policy = report.policy
     _line(
         WARNING
-        if report.status in (Status.FAILED, Status.PARTIAL) or (policy and policy.status is PolicyStatus.HELD)
+        if report.status in (Status.FAILED, Status.PARTIAL)
+        or (policy and (policy.status is PolicyStatus.HELD or policy.at_risk))
         else INFO,
         "repository processed",
         "repository",
@@ -69,6 +70,7 @@ def repository_outcome(report: RepositoryReport, *, dry_run: bool) -> None:
         policy_status=policy.status.value if policy else None,
         policy_written=policy.written if policy else None,
         policy_differences=list(policy.differences) if policy else None,
+        policy_images_at_risk=len(policy.at_risk) if policy else None,
     )
 
 

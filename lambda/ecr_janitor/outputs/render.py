@@ -20,8 +20,10 @@ from ecr_janitor.outputs.report import PolicyOutcome, RepositoryReport, RunRepor
 REPORT_VERSION = 1
 PREVIEW_NOTE = (
     "What ECR itself will expire (and archive) under this lifecycle policy, on its own schedule (within "
-    "24 hours of the policy being in place), without the janitor's protections: images in use or with "
-    "protected tags are expired or archived too (see atRisk)."
+    "24 hours of the policy being in place), without the janitor's protections and counting every image "
+    "index, platform image and signature as an image of its own: images in use or with protected tags, "
+    "and the platform images and signatures of images the janitor keeps, are expired or archived too "
+    "(see atRisk)."
 )
 
 
@@ -57,7 +59,9 @@ def report_text(report: RunReport, config: Config | None = None) -> str:
             lines.append("")
         lines += [
             "Lifecycle policies (propagate mode). ECR enforces them itself, on its own schedule",
-            "(within 24 h), WITHOUT the janitor's protections: images in use are expired too (AT RISK).",
+            "(within 24 h), WITHOUT the janitor's protections, and count indexes, platform images and",
+            "signatures as images of their own: images in use, and the platform images and signatures",
+            "of images the janitor keeps, are expired too (AT RISK).",
             "With onRisk: hold (the default) a policy that puts images at risk is HELD: not written.",
         ]
         rows = [whose(r) + _policy_row(r) for r in propagated]
@@ -248,6 +252,8 @@ _PHRASES = {
     ReasonCode.FOLLOWS_ARCHIVED: "with an archived index or subject",
     ReasonCode.RECENTLY_RESTORED: "restored recently (grace)",
     ReasonCode.RESTORING: "being restored",
+    ReasonCode.MAY_BE_LISTED_BY_ARCHIVED_INDEX: "possibly listed by an archived index",
+    ReasonCode.FOLLOWER_ARCHIVE_MINIMUM: "until a follower's 90 days in the archive",
 }
 
 

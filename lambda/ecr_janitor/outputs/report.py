@@ -54,10 +54,11 @@ class PolicyOutcome:
     on_drift: str
     differences: tuple[str, ...] = ()
     preview: RepositoryPlan | None = None
-    """What ECR will expire and archive under the target's policy: the retain engine, without protections."""
+    """What ECR will expire and archive under the target's policy (core.native: every manifest counted on
+    its own, no protections)."""
     at_risk: tuple[Decision, ...] = ()
-    """Images in `preview` that ECR will expire or archive although the janitor would keep them (in use,
-    ...)."""
+    """The janitor's decisions for images in `preview` that ECR will expire or archive although the
+    janitor would keep them (in use, a protected tag, ..., or following a kept or archived image)."""
     at_risk_unknown: str = ""
     """Why `at_risk` may be incomplete: an in-use source that could not be read."""
 

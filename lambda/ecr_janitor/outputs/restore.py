@@ -19,6 +19,8 @@ class RestoreOutcome(StrEnum):
     """ECR refused the restore, or the image could not be read."""
     WOULD_RESTORE = "would-restore"
     """--dry-run: archived, and would be restored."""
+    OTHER_ACCOUNT = "other-account"
+    """In another account's registry than the credentials': not asked for; restore it with its account's."""
 
 
 SUCCESSES = frozenset({RestoreOutcome.RESTORED, RestoreOutcome.ALREADY_ACTIVE, RestoreOutcome.WOULD_RESTORE})
@@ -95,7 +97,8 @@ def restore_text(report: RestoreReport) -> str:
         )
     lines += [f"Note: {note}" for note in report.notes]
     counts = ", ".join(f"{n} {outcome}" for outcome, n in report.totals().items() if n)
-    status = "OK" if report.ok else "FAILED"
+    unfinished = {image.outcome for image in report.images} - SUCCESSES
+    status = "OK" if report.ok else "INCOMPLETE" if unfinished == {RestoreOutcome.OTHER_ACCOUNT} else "FAILED"
     lines += ["", f"Totals [{status}]: {counts or 'nothing to do'}"]
     if any(i.outcome is RestoreOutcome.RESTORED for i in report.images):
         lines.append(

@@ -17,6 +17,8 @@ class ArchivedImage:
     repository: str
     digest: str
     tags: tuple[str, ...] = ()
+    account: str | None = None
+    """The registry's account, as the run recorded it (None: a trail from before runs recorded it)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def read_trail(text: str, run_id: str) -> Trail:
 def trail_from_lines(lines: Iterable[str], run_id: str) -> Trail:
     """Log lines, each a JSON object, maybe after a prefix (a timestamp); other lines are skipped."""
     found = False
-    images: dict[tuple[str, str, str], ArchivedImage] = {}
+    images: dict[tuple[str, str, str, str], ArchivedImage] = {}
     for line in lines:
         entry = _json_object(line)
         if entry is None or entry.get(RUN_ID_KEY) != run_id:
@@ -56,8 +58,9 @@ def trail_from_lines(lines: Iterable[str], run_id: str) -> Trail:
                 str(entry["repository"]),
                 str(entry["digest"]),
                 tuple(entry.get("tags", ())),
+                _account(entry),
             )
-            images.setdefault((image.region, image.repository, image.digest), image)
+            images.setdefault((image.account or "", image.region, image.repository, image.digest), image)
     return Trail(found, tuple(images.values()))
 
 
@@ -65,12 +68,23 @@ def _from_report(report: Mapping[str, Any], run_id: str) -> Trail:
     if report.get("runId") != run_id:
         return Trail(False)
     images = tuple(
-        ArchivedImage(repository["region"], repository["repository"], entry["digest"], tuple(entry["tags"]))
+        ArchivedImage(
+            repository["region"],
+            repository["repository"],
+            entry["digest"],
+            tuple(entry["tags"]),
+            _account(repository),
+        )
         for repository in report.get("repositories", [])
         for entry in repository.get("archived", [])
         if entry.get("archived") is True
     )
     return Trail(True, images, bool(report.get("dryRun")))
+
+
+def _account(entry: Mapping[str, Any]) -> str | None:
+    account = entry.get("account")
+    return str(account) if account else None
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

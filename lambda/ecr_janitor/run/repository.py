@@ -11,7 +11,7 @@ from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
 from ecr_janitor.adapters.ecr import EcrRegistry, IndexUnreadableError
 from ecr_janitor.config import Config, Target
 from ecr_janitor.constants import SKIP_TAG_KEY, SKIP_TAG_VALUE
-from ecr_janitor.core import propagate
+from ecr_janitor.core import native, propagate
 from ecr_janitor.core.model import ArchiveResult, DeleteFailure, DeleteResult, Image, Repository
 from ecr_janitor.core.propagate import PolicyStatus
 from ecr_janitor.core.references import ImageReference, pinned_images
@@ -20,6 +20,8 @@ from ecr_janitor.outputs import audit
 from ecr_janitor.outputs.report import NOTHING_ARCHIVED, PolicyOutcome, RepositoryReport, Status
 
 NOT_ATTEMPTED = "NotAttempted"
+WRITES = (PolicyStatus.CREATED, PolicyStatus.UPDATED)
+"""The policy statuses that write (unless held, or in a dry run)."""
 
 
 @dataclass(frozen=True)
@@ -105,24 +107,26 @@ class RepositoryRun:
         status = propagate.decide(current, wanted, self.target.on_drift)
         preview: RepositoryPlan | None = None
         at_risk: tuple[Decision, ...] = ()
-        # The preview costs a full image listing: always in a dry run, and in a real run when the policy
-        # is about to change what ECR does.
-        if status is not PolicyStatus.DRIFTED and (self.dry_run or status is not PolicyStatus.UNCHANGED):
+        # The preview costs the repository's image listing, every night: a policy already in place that now
+        # expires an image in use is reported (and alarmed on) as much as one about to be written. A drifted
+        # repository keeps a policy of its own: the target's says nothing about it.
+        if status is not PolicyStatus.DRIFTED:
             try:
                 images = self.registry.images(name)
             except IndexUnreadableError as error:
-                return self.outcome(Status.FAILED, f"{error}; the policy was not written")
+                unknown = "the policy was not written" if status in WRITES else "images at risk are unknown"
+                return self.outcome(Status.FAILED, f"{error}; {unknown}")
             rules = policy.ordered_rules()
-            preview = evaluate(images, rules, self.now)
-            protected = evaluate(images, rules, self.now, self.protections(images, references))
-            # An image ECR archives can't be pulled either: at risk as much as one it expires.
-            acted_on_by_ecr = {d.image.digest for d in (*preview.expired, *preview.archived)}
-            at_risk = tuple(d for d in protected.protected if d.image.digest in acted_on_by_ecr)
+            # What ECR does (every manifest on its own), against what the janitor would keep where it is;
+            # an image ECR archives can't be pulled either: at risk as much as one it expires.
+            preview = native.evaluate_as_ecr(images, rules, self.now)
+            janitor = evaluate(images, rules, self.now, self.protections(images, references))
+            at_risk = native.at_risk(preview, janitor)
         at_risk_unknown = self.blocked if preview is not None else ""
         held = self.hold_reason(status, at_risk, at_risk_unknown)
         if held:
             status = PolicyStatus.HELD
-        write = not self.dry_run and status in (PolicyStatus.CREATED, PolicyStatus.UPDATED)
+        write = not self.dry_run and status in WRITES
         if write:
             self.registry.put_lifecycle_policy(name, policy.text())
             audit.policy_written(
@@ -142,13 +146,14 @@ class RepositoryRun:
             at_risk,
             at_risk_unknown,
         )
-        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, held, policy=outcome)
+        message = held or _risk_note(status, at_risk)
+        return self.outcome(Status.PLANNED if self.dry_run else Status.APPLIED, message, policy=outcome)
 
     def hold_reason(self, status: PolicyStatus, at_risk: Sequence[Decision], at_risk_unknown: str) -> str:
         """Why the policy is held back (`onRisk: hold`), or empty when it may be written. Held while the
         at-risk list may be incomplete too: an unreadable in-use source could hide an image in use. A held
         policy isn't written, so the next run finds it missing or different again and re-evaluates it."""
-        if self.target.on_risk != "hold" or status not in (PolicyStatus.CREATED, PolicyStatus.UPDATED):
+        if self.target.on_risk != "hold" or status not in WRITES:
             return ""
         if at_risk:
             return (
@@ -170,7 +175,11 @@ class RepositoryRun:
                 Status.FAILED, f"{error}; nothing deleted or archived while an index's children are unknown"
             )
         plan = evaluate(
-            images, self.target.policy.ordered_rules(), self.now, self.protections(images, references)
+            images,
+            self.target.policy.ordered_rules(),
+            self.now,
+            self.protections(images, references),
+            allow_early_archive_deletion=self.target.allow_early_archive_deletion,
         )
         acting = plan.expired or plan.archived
         if self.blocked and acting:
@@ -258,6 +267,17 @@ def apply_in_layers(
         archive_failures += [*held[Verdict.ARCHIVE], *archiving.failures]
     return DeleteResult(tuple(deleted), tuple(delete_failures)), ArchiveResult(
         tuple(archived), tuple(archive_failures)
+    )
+
+
+def _risk_note(status: PolicyStatus, at_risk: Sequence[Decision]) -> str:
+    """What the report says of images at risk under a policy that is, or is about to be, in place."""
+    if not at_risk:
+        return ""
+    where = "the policy already in place" if status is PolicyStatus.UNCHANGED else "this policy"
+    return (
+        f"at risk: ECR will expire or archive {len(at_risk)} image(s) the janitor keeps under {where} "
+        "(see atRisk)"
     )
 
 

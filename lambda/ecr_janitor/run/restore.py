@@ -39,6 +39,8 @@ class Wanted:
     tag: str | None = None
     tags: tuple[str, ...] = ()
     """Its tags when it was archived (from the audit trail), for the report if it is gone now."""
+    account: str | None = None
+    """The registry's account the trail records (None: the credentials' own)."""
 
     @property
     def label(self) -> str:
@@ -55,14 +57,26 @@ class Restore:
     """Also restore what follows each image (its platform images, signatures, referrers)."""
     restoring: str
     """What is being undone, for the audit lines."""
+    account: str | None = None
+    """The credentials' account, when the request names accounts: an image of another is not asked for."""
     notes: list[str] = field(default_factory=list, init=False)
     """What the person restoring should know (an index whose platform images are still unknown)."""
 
     def images(self, wanted: Sequence[Wanted]) -> list[RestoredImage]:
+        results: list[RestoredImage] = []
         groups: dict[tuple[str, str], list[Wanted]] = {}
         for item in wanted:
-            groups.setdefault((item.region, item.repository), []).append(item)
-        results: list[RestoredImage] = []
+            other = self._other_account(item)
+            if other is not None:
+                results.append(self._elsewhere(item, other))
+            else:
+                groups.setdefault((item.region, item.repository), []).append(item)
+        elsewhere = sorted({other for other in map(self._other_account, wanted) if other is not None})
+        if elsewhere:
+            self.notes.append(
+                f"images of account(s) {', '.join(elsewhere)} were not asked for: these credentials are in "
+                f"account {self.account}. Run the same restore with each account's credentials"
+            )
         for (region, repository), items in groups.items():
             results += self._repository(region, repository, items)
         return results
@@ -95,6 +109,19 @@ class Restore:
         for digest in restore_order(images, digests):
             results.append(self._one(registry, region, repository, by_digest[digest]))
         return results
+
+    def _other_account(self, item: Wanted) -> str | None:
+        """The account of an image in another registry than the credentials' (None: theirs, or unknown)."""
+        if item.account and self.account and item.account != self.account:
+            return item.account
+        return None
+
+    def _elsewhere(self, item: Wanted, account: str) -> RestoredImage:
+        detail = f"in account {account}: run restore with that account's credentials"
+        outcome = RestoreOutcome.OTHER_ACCOUNT
+        return self._record(
+            item.region, item.repository, item.digest or item.label, item.tags, outcome, detail
+        )
 
     def _one(self, registry: EcrRegistry, region: str, repository: str, image: Image) -> RestoredImage:
         if image.is_index and image.children_unknown and self.followers:
@@ -156,6 +183,7 @@ def from_arguments(
 ) -> RestoreReport:
     """The CLI's `restore`: checks the request, reads a run's trail if asked, restores, reports."""
     notes: list[str] = []
+    caller: str | None = None
     if run_id is not None:
         if repository or digest or tag:
             raise RestoreRequestError(
@@ -166,8 +194,12 @@ def from_arguments(
         trail = _trail(run_id, source, log_group, region)
         if trail.dry_run:
             notes.append(f"run {run_id} was a dry run: it archived nothing")
-        wanted = [Wanted(i.region, i.repository, i.digest, tags=i.tags) for i in trail.images]
+        wanted = [
+            Wanted(i.region, i.repository, i.digest, tags=i.tags, account=i.account) for i in trail.images
+        ]
         what, followers = f"what run {run_id} archived", False  # the trail lists every image archived
+        if any(item.account for item in wanted):
+            caller = _caller_account(region or clients.default_region() or wanted[0].region)
     else:
         if not repository or not (digest or tag):
             raise RestoreRequestError("give --repository with --digest or --tag, or --run RUN_ID")
@@ -188,10 +220,21 @@ def from_arguments(
             limiters[where] = EcrRegistry(RateLimiter(rate).attach(clients.client("ecr", where)), where)
         return limiters[where]
 
-    job = Restore(registry_for, dry_run, followers, restoring=what)
+    job = Restore(registry_for, dry_run, followers, restoring=what, account=caller)
     images = job.images(wanted)
     grace = (config.protect if config else Protect()).restore_grace_days
     return RestoreReport(restore_id, what, dry_run, grace, images, [*notes, *job.notes])
+
+
+def _caller_account(region: str) -> str:
+    """The account of the credentials (one STS GetCallerIdentity), to restore only that account's images."""
+    try:
+        return str(clients.client("sts", region).get_caller_identity()["Account"])
+    except AWS_ERRORS as error:
+        raise RestoreRequestError(
+            "can't tell which account these credentials are in (STS GetCallerIdentity: "
+            f"{error_code(error)}: {error_message(error)})"
+        ) from None
 
 
 def _trail(run_id: str, source: str | None, log_group: str | None, region: str | None) -> Trail:
