@@ -11,7 +11,7 @@ from typing import Any
 import botocore.utils
 import pytest
 
-from ecr_janitor.adapters.clients import parse_timestamp
+from ecr_janitor.adapters.parsing import parse_timestamp
 
 VALUES: list[Any] = [
     0,

@@ -3,11 +3,9 @@ when calls start being retried, and a recognisable user agent."""
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 import boto3
@@ -19,6 +17,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Credent
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecr_janitor import __version__
+from ecr_janitor.adapters.parsing import ResponseParserFactory
 from ecr_janitor.observability import logger
 
 MAX_RETRIES = 10
@@ -70,7 +69,7 @@ def client(
     role session) are given."""
     core = botocore.session.Session()
     core.register_component("data_loader", _MODELS)
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    core.register_component("response_parser_factory", ResponseParserFactory())
     if credentials is not None:
         core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
     config = CLIENT_CONFIG if configured_endpoint else CLIENT_CONFIG.merge(_AWS_ENDPOINT)
@@ -90,27 +89,6 @@ class _Given(CredentialProvider):  # type: ignore[misc]
 
     def load(self) -> Credentials:
         return self._credentials
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """botocore's timestamp parser without its cost. JSON APIs (ECR, ECS, Inspector, ...) send epoch
-    seconds, which botocore makes datetimes in dateutil's tzlocal(): a pure-Python time zone that every
-    later comparison, sort and isoformat() of the datetime calls back into. Here an epoch becomes the same
-    instant at the local time zone's offset for that instant, as a C `datetime.timezone` shared by every
-    datetime with that offset (so sorting compares them without asking the zone at all): equal, ordered
-    and printed exactly like botocore's. Anything else (ISO 8601 or RFC 822 text) goes to botocore."""
-    try:
-        seconds = float(value)
-        local = time.localtime(seconds)
-        return datetime.fromtimestamp(seconds, _zone(local.tm_gmtoff, local.tm_zone))
-    except (TypeError, ValueError, OverflowError, OSError):
-        parsed: datetime = botocore.utils.parse_timestamp(value)
-        return parsed
-
-
-@functools.cache
-def _zone(offset_seconds: int, name: str) -> timezone:
-    return timezone(timedelta(seconds=offset_seconds), name)
 
 
 def has_credentials() -> bool:

@@ -1,0 +1,196 @@
+"""botocore's response parsing, with the same results at a fraction of its CPU.
+
+botocore turns a JSON answer into Python by walking the service model for every value: a page of 1000
+image details is some 40,000 Python calls, about 20 ms of CPU, as much as the rest of the call. Here each
+output shape is compiled once into a converter that touches only what botocore changes (structures lose
+unknown and null members and take their model names, timestamps become datetimes, blobs bytes) and passes
+strings, numbers and lists or maps of them through as `json.loads` made them. The result is equal to
+botocore's, which the tests check for every operation of every JSON-protocol service the janitor calls;
+anything the compiler doesn't know (tagged unions, document types, event streams) is left to botocore.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import time
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import botocore.parsers
+import botocore.utils
+
+Converter = Callable[[Any], Any]
+"""A JSON value (as `json.loads` made it) -> what botocore's parser makes of it."""
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser without its cost. JSON APIs (ECR, ECS, Inspector, ...) send epoch
+    seconds, which botocore makes datetimes in dateutil's tzlocal(): a pure-Python time zone that every
+    later comparison, sort and isoformat() of the datetime calls back into. Here an epoch becomes the same
+    instant at the local time zone's offset for that instant, as a C `datetime.timezone` shared by every
+    datetime with that offset (so sorting compares them without asking the zone at all): equal, ordered
+    and printed exactly like botocore's. Anything else (ISO 8601 or RFC 822 text) goes to botocore."""
+    try:
+        seconds = float(value)
+        local = time.localtime(seconds)
+        return datetime.fromtimestamp(seconds, _zone(local.tm_gmtoff, local.tm_zone))
+    except (TypeError, ValueError, OverflowError, OSError):
+        parsed: datetime = botocore.utils.parse_timestamp(value)
+        return parsed
+
+
+@functools.cache
+def _zone(offset_seconds: int, name: str) -> timezone:
+    return timezone(timedelta(seconds=offset_seconds), name)
+
+
+class ResponseParserFactory(botocore.parsers.ResponseParserFactory):  # type: ignore[misc]
+    """botocore's factory, with the fast timestamp parser everywhere and compiled shapes for the "json"
+    protocol (ECR, ECS, SSM, Step Functions); the other protocols keep botocore's parsers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Plain functions (botocore's default blob parser is a bound method, a new one per parser), so that
+        # a shape's compiled converter is found again for every parser this factory creates.
+        self.set_parser_defaults(timestamp_parser=parse_timestamp, blob_parser=base64.b64decode)
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return CompiledJSONParser(**self._defaults)
+        return super().create_parser(protocol_name)
+
+
+class CompiledJSONParser(botocore.parsers.JSONParser):  # type: ignore[misc]
+    def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
+        value = self._parse_body_as_json(raw_body)
+        if shape is None:
+            return value
+        try:
+            return _compiled(shape, self._timestamp_parser, self._blob_parser)(value)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            # An answer that doesn't fit its model: botocore decides what that means, as it always has.
+            return self._parse_shape(shape, value)
+
+
+# Compiled per output shape, for as long as the shape lives: botocore keeps a client's shapes with its
+# service model, so clients that are dropped (another night in a warm Lambda) take theirs with them.
+_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Converter, Converter], Converter]]
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def _compiled(shape: Any, timestamp: Converter, blob: Converter) -> Converter:
+    by_parsers = _CACHE.get(shape)
+    if by_parsers is None:
+        by_parsers = _CACHE.setdefault(shape, {})
+    converter = by_parsers.get((timestamp, blob))
+    if converter is None:
+        converter = by_parsers[(timestamp, blob)] = _Compiler(timestamp, blob).converter(shape)
+    return converter
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+class _Compiler:
+    def __init__(self, timestamp: Converter, blob: Converter) -> None:
+        self._timestamp = timestamp
+        self._blob = blob
+        # By name: botocore makes a new Shape each time a member is resolved, and a name is one shape.
+        self._done: dict[str, Converter | None] = {}
+        self._building: dict[str, list[Converter]] = {}
+
+    def converter(self, shape: Any) -> Converter:
+        return self._convert(shape) or _unchanged
+
+    def _convert(self, shape: Any) -> Converter | None:
+        """None: botocore gives the JSON value back as it is."""
+        key = shape.name
+        if key in self._done:
+            return self._done[key]
+        if key in self._building:
+            # A recursive shape: call whatever it compiles to, once it has.
+            pending = self._building[key]
+            return lambda value: pending[0](value)
+        slot: list[Converter] = []
+        self._building[key] = slot
+        built = self._build(shape)
+        slot.append(built or _unchanged)
+        del self._building[key]
+        self._done[key] = built
+        return built
+
+    def _build(self, shape: Any) -> Converter | None:
+        kind = shape.type_name
+        if kind == "timestamp":
+            return self._timestamp
+        if kind == "blob":
+            return self._blob
+        if kind == "list":
+            return self._list(shape)
+        if kind == "map":
+            return self._map(shape)
+        if kind == "structure":
+            return self._structure(shape)
+        return None
+
+    def _list(self, shape: Any) -> Converter | None:
+        member = self._convert(shape.member)
+        if member is None:
+            return None
+        return lambda values: [None if value is None else member(value) for value in values]
+
+    def _map(self, shape: Any) -> Converter | None:
+        key, value = self._convert(shape.key), self._convert(shape.value)
+        if key is None and value is None:
+            return None
+        to_key, to_value = key or _unchanged, value or _unchanged
+        return lambda values: {to_key(k): to_value(v) for k, v in values.items()}
+
+    def _structure(self, shape: Any) -> Converter:
+        if shape.is_document_type:
+            return _unchanged
+        if shape.is_tagged_union:
+            return _Botocore(shape)
+        names: dict[str, str] = {}
+        converters: dict[str, Converter] = {}
+        for name, member in shape.members.items():
+            wire = member.serialization.get("name", name)
+            names[wire] = name
+            converted = self._convert(member)
+            if converted is not None:
+                converters[wire] = converted
+        if not converters:
+
+            def plain(value: Any) -> Any:
+                if value is None:
+                    return None
+                return {names[k]: item for k, item in value.items() if k in names and item is not None}
+
+            return plain
+
+        def structure(value: Any) -> Any:
+            if value is None:
+                return None
+            parsed = {}
+            for wire, item in value.items():
+                if item is None or wire not in names:
+                    continue
+                convert = converters.get(wire)
+                parsed[names[wire]] = item if convert is None else convert(item)
+            return parsed
+
+        return structure
+
+
+class _Botocore:
+    """Shapes the compiler leaves to botocore: it raises, and the parser falls back to botocore's walk."""
+
+    def __init__(self, shape: Any) -> None:
+        self._name = shape.name  # not the shape: the cache holds its shapes weakly
+
+    def __call__(self, value: Any) -> Any:
+        raise TypeError(f"{self._name} is parsed by botocore")
