@@ -6,7 +6,8 @@ paths are pinned down here against the real API shapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -461,3 +462,49 @@ def test_a_task_ecs_could_not_describe_fails_the_source_unless_it_is_gone(
         ecs.add_response("list_services", {"serviceArns": []}, {"cluster": CLUSTER})
         ecs.add_response("list_task_definition_families", {"families": []}, {"status": "ACTIVE"})
         assert reader(clients)._ecs("us-east-1") == []
+
+
+def _source(
+    name: str, *, wait: Callable[[], Any] = lambda: None, fails: bool = False
+) -> Callable[..., list[Found]]:
+    def read(region: str) -> list[Found]:
+        wait()
+        if fails:
+            raise SourceUnreadable("Broken", f"{name} broke")
+        return [ImageReference(name.lower(), "v1", None, None, region, name)]
+
+    return read
+
+
+def workloads_only(clients: dict[str, tuple[Any, Stubber]]) -> InUseReader:
+    return reader(clients, inspector="off", eks="off")
+
+
+def test_the_sources_are_read_at_once(clients: dict[str, tuple[Any, Stubber]]) -> None:
+    # Each source waits until all three have started: read one after another, they would time out.
+    all_started = threading.Barrier(3, timeout=5)
+    sources = workloads_only(clients)
+    for name in ("ECS", "Lambda", "Batch"):
+        setattr(sources, f"_{name.lower()}", _source(name, wait=all_started.wait))
+    snapshot = sources.read(["us-east-1"], "us-east-1", datetime.now(UTC))
+    assert snapshot.failures == []
+    assert [r.holder for r in snapshot.references] == ["ECS", "Lambda", "Batch"]
+
+
+def test_what_the_sources_found_comes_in_one_order_whichever_answered_first(
+    clients: dict[str, tuple[Any, Stubber]],
+) -> None:
+    lambda_answered = threading.Event()
+    sources = workloads_only(clients)
+    sources._ecs = _source("ECS", wait=lambda: lambda_answered.wait(5), fails=True)  # type: ignore[method-assign]
+    sources._lambda = _source("Lambda", wait=lambda_answered.set)  # type: ignore[method-assign]
+    sources._batch = _source("Batch", fails=True)  # type: ignore[method-assign]
+    snapshot = sources.read(["us-east-1", "eu-west-1"], "us-east-1", datetime.now(UTC))
+    assert [(f.region, f.source) for f in snapshot.failures] == [
+        ("us-east-1", "ECS"),
+        ("us-east-1", "Batch"),
+        ("eu-west-1", "ECS"),
+        ("eu-west-1", "Batch"),
+    ]
+    found = [(r.region, r.holder) for r in snapshot.references]
+    assert found == [("us-east-1", "Lambda"), ("eu-west-1", "Lambda")]

@@ -38,6 +38,7 @@ The fields read, walked in botocore's service models (ecs 2014-11-13, batch 2016
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -68,6 +69,8 @@ DESCRIBE_JOBS_BATCH = 100
 UNFINISHED_JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 COVERAGE_PAGE = 200
 UNREADABLE_URI = "UnreadableImageUri"
+IN_USE_READERS = 8
+"""Sources read at once: each waits on the network, not on the CPU."""
 
 
 class SourceUnreadable(Exception):
@@ -110,42 +113,48 @@ class InUseReader:
         self._where = where
 
     def read(self, regions: Sequence[str], home_region: str, now: datetime) -> InUseSnapshot:
-        """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it."""
+        """`now` is the run's: Inspector's `recentlyInUseDays` counts back from it. The sources are read
+        at once (each is a few calls in a row, and the run waits for all of them before its first
+        repository); what they found is put together in one fixed order, whichever answered first."""
         snapshot = InUseSnapshot()
-        sources: list[tuple[str, str, Callable[[], Iterable[Found]]]] = []
+        sources: list[tuple[str, str, Callable[[InUseSnapshot], Iterable[Found]]]] = []
         inspector = self._own_inspector and self._settings.in_use and self._settings.inspector != "off"
         if self._settings.in_use:
             for region in regions:
                 sources += [
-                    (region, "ECS", partial(self._ecs, region)),
-                    (region, "Lambda", partial(self._lambda, region)),
-                    (region, "Batch", partial(self._batch, region)),
+                    (region, "ECS", _alone(partial(self._ecs, region))),
+                    (region, "Lambda", _alone(partial(self._lambda, region))),
+                    (region, "Batch", _alone(partial(self._batch, region))),
                 ]
                 if inspector:
-                    sources.append((region, "Inspector", partial(self._inspector, region, now, snapshot)))
+                    sources.append((region, "Inspector", partial(self._inspector, region, now)))
         if not inspector and self._own_inspector:
             snapshot.inspector += [
                 InspectorUse(region, used=False, status="OFF", account=self._account) for region in regions
             ]
         for location in self._settings.extra_image_lists if self._image_lists else ():
             sources.append(
-                (ALL_REGIONS, f"image list {location}", partial(self._extra, location, home_region))
+                (ALL_REGIONS, f"image list {location}", _alone(partial(self._extra, location, home_region)))
             )
-        for region, source, read in sources:
-            try:
-                found = list(read())
-            # Any surprise while reading a source must withhold deletions, never crash the run or be ignored.
-            except Exception as error:
-                code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
-                snapshot.failures.append(
-                    SourceFailure(region, source, code, error_message(error), account=self._account)
-                )
-                continue
-            references, unreadable = self._split(found, region, source)
-            snapshot.references += references
-            snapshot.failures += unreadable
-        if self._settings.reads_eks:
-            self._eks(regions, snapshot)
+        eks = InUseSnapshot()
+        with ThreadPoolExecutor(max_workers=IN_USE_READERS, thread_name_prefix="in-use") as pool:
+            eks_read = pool.submit(self._eks, regions, eks) if self._settings.reads_eks else None
+            reads = [(region, source, pool.submit(_found, read)) for region, source, read in sources]
+            for region, source, read_ in reads:
+                found, side, error = read_.result()
+                snapshot.inspector += side.inspector
+                if error is not None:
+                    code = error.code if isinstance(error, SourceUnreadable) else error_code(error)
+                    snapshot.failures.append(
+                        SourceFailure(region, source, code, error_message(error), account=self._account)
+                    )
+                    continue
+                references, unreadable = self._split(found, region, source)
+                snapshot.references += references
+                snapshot.failures += unreadable
+            if eks_read is not None:
+                eks_read.result()
+                snapshot.extend(eks)
         return snapshot
 
     def _split(
@@ -301,6 +310,7 @@ class InUseReader:
     # -- Amazon Inspector -----------------------------------------------------------------------------
 
     def _inspector(self, region: str, now: datetime, snapshot: InUseSnapshot) -> list[Found]:
+        """Also tells `snapshot` whether Inspector's signal was used in `region`."""
         client = self._client_for("inspector2", region)
         status = _ecr_scanning_status(client)
         if status != "ENABLED":
@@ -442,3 +452,19 @@ def _pinned_digest(image: str | None, digest: str | None, holder: str) -> list[F
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _alone(read: Callable[[], Iterable[Found]]) -> Callable[[InUseSnapshot], Iterable[Found]]:
+    """A source that tells the snapshot nothing but what it found."""
+    return lambda _side: read()
+
+
+def _found(
+    read: Callable[[InUseSnapshot], Iterable[Found]],
+) -> tuple[list[Found], InUseSnapshot, Exception | None]:
+    side = InUseSnapshot()
+    try:
+        return list(read(side)), side, None
+    # Any surprise while reading a source must withhold deletions, never crash the run or be ignored.
+    except Exception as error:
+        return [], side, error
