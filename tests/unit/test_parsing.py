@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import botocore.parsers
@@ -19,7 +20,8 @@ from ecr_janitor.adapters import parsing
 from ecr_janitor.constants import AWS_SERVICES
 
 _SESSION = botocore.session.get_session()
-JSON_SERVICES = tuple(name for name in AWS_SERVICES if _SESSION.get_service_model(name).protocol == "json")
+PROTOCOLS = {"json": botocore.parsers.JSONParser, "rest-json": botocore.parsers.RestJSONParser}
+JSON_SERVICES = tuple(name for name in AWS_SERVICES if _SESSION.get_service_model(name).protocol in PROTOCOLS)
 OPERATIONS = tuple(
     (service, operation)
     for service in JSON_SERVICES
@@ -45,16 +47,29 @@ JANITORS_CALLS = (
     ("ecs", "DescribeTaskDefinition"),
     ("ssm", "GetParameter"),
     ("stepfunctions", "ListExecutions"),
+    ("inspector2", "ListCoverage"),
+    ("inspector2", "BatchGetAccountStatus"),
+    ("lambda", "ListFunctions"),
+    ("lambda", "GetFunction"),
+    ("batch", "DescribeJobs"),
+    ("batch", "DescribeJobDefinitions"),
+    ("eks", "DescribeCluster"),
 )
 MAX_DEPTH = 6
 
 
-def botocores_parser() -> Any:
-    return botocore.parsers.JSONParser(timestamp_parser=parsing.parse_timestamp, blob_parser=base64.b64decode)
+def protocol(service: str) -> str:
+    return str(_SESSION.get_service_model(service).protocol)
 
 
-def compiled_parser() -> Any:
-    return parsing.ResponseParserFactory().create_parser("json")
+def botocores_parser(service: str = "ecr") -> Any:
+    return PROTOCOLS[protocol(service)](
+        timestamp_parser=parsing.parse_timestamp, blob_parser=base64.b64decode
+    )
+
+
+def compiled_parser(service: str = "ecr") -> Any:
+    return parsing.ResponseParserFactory().create_parser(protocol(service))
 
 
 def answer(body: Any) -> dict[str, Any]:
@@ -93,9 +108,9 @@ def wire(shape: Any, depth: int = 0) -> st.SearchStrategy[Any] | None:
     if kind == "blob":
         return st.binary(max_size=8).map(lambda raw: base64.b64encode(raw).decode())
     if kind == "boolean":
-        return st.booleans() | st.none()
+        return st.booleans() | st.sampled_from(["true", "False", "yes"]) | st.none()
     if kind in ("integer", "long"):
-        return st.integers(-(2**40), 2**40) | st.none()
+        return st.integers(-(2**40), 2**40) | st.integers(-9, 9).map(float) | st.none()
     if kind in ("float", "double"):
         return st.floats(allow_nan=False, allow_infinity=False) | st.none()
     return st.text(max_size=6) | st.none()
@@ -122,8 +137,29 @@ def answers(draw: st.DrawFn, operations: tuple[tuple[str, str], ...]) -> tuple[s
 
 
 def parse_both(service: str, operation: str, body: Any) -> tuple[Any, Any]:
+    """What botocore and the compiled parser make of `body`: the parsed answer, or the type of what
+    was raised (a null where the model has a number, in a map, is botocore's TypeError)."""
     shape = output_shape(service, operation)
-    return botocores_parser().parse(answer(body), shape), compiled_parser().parse(answer(body), shape)
+    return (
+        _outcome(lambda: botocores_parser(service).parse(answer(body), shape)),
+        _outcome(lambda: compiled_parser(service).parse(answer(body), shape)),
+    )
+
+
+def _outcome(parse: Callable[[], Any]) -> Any:
+    try:
+        return typed(parse())
+    except Exception as error:  # whatever botocore raises, the compiled parser must raise too
+        return type(error)
+
+
+def typed(value: Any) -> Any:
+    """`value` with the type of every leaf: 2 and 2.0, or 1 and True, are not the same answer."""
+    if isinstance(value, dict):
+        return ("dict", sorted((key, typed(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, value)
 
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -165,13 +201,15 @@ def test_a_page_of_image_details_as_the_janitor_reads_it() -> None:
         "notInTheModel": {"x": 1},
         "artifactMediaType": None,
     }
-    botocores, ours = parse_both("ecr", "DescribeImages", {"imageDetails": [detail] * 3, "nextToken": "t"})
+    body = {"imageDetails": [detail] * 3, "nextToken": "t"}
+    botocores, ours = parse_both("ecr", "DescribeImages", body)
     assert ours == botocores
-    (first, *_) = ours["imageDetails"]
+    parsed = compiled_parser().parse(answer(body), output_shape("ecr", "DescribeImages"))
+    (first, *_) = parsed["imageDetails"]
     assert "notInTheModel" not in first
     assert "artifactMediaType" not in first
     assert first["imagePushedAt"].timestamp() == 1_767_225_600.5
-    assert ours["ResponseMetadata"]["RequestId"] == "r-1"
+    assert parsed["ResponseMetadata"]["RequestId"] == "r-1"
 
 
 @pytest.mark.parametrize(
@@ -206,16 +244,28 @@ def test_errors_are_parsed_as_botocore_parses_them() -> None:
 
 def test_other_protocols_keep_botocores_parsers() -> None:
     factory = parsing.ResponseParserFactory()
-    assert type(factory.create_parser("rest-json")) is botocore.parsers.RestJSONParser
+    assert type(factory.create_parser("rest-xml")) is botocore.parsers.RestXMLParser
+    assert type(factory.create_parser("query")) is botocore.parsers.QueryParser
     assert type(factory.create_parser("json")) is parsing.CompiledJSONParser
+    assert type(factory.create_parser("rest-json")) is parsing.CompiledRestJSONParser
+
+
+def test_rest_json_numbers_in_a_body_are_converted_as_botocore_converts_them() -> None:
+    body = {"coveredResources": [{"resourceMetadata": {"ecrImage": {"inUseCount": 2.0}}}]}
+    botocores, ours = parse_both("inspector2", "ListCoverage", body)
+    assert ours == botocores
+    (resource,) = compiled_parser("inspector2").parse(
+        answer(body), output_shape("inspector2", "ListCoverage")
+    )["coveredResources"]
+    assert type(resource["resourceMetadata"]["ecrImage"]["inUseCount"]) is int
 
 
 def test_a_shape_is_compiled_once_and_forgotten_with_its_client() -> None:
     model = botocore.session.get_session().get_service_model("ecr")
     shape = model.operation_model("DescribeImages").output_shape
     compiled_parser().parse(answer({}), shape)
-    converter = parsing._compiled(shape, parsing.parse_timestamp, base64.b64decode)
-    assert parsing._compiled(shape, parsing.parse_timestamp, base64.b64decode) is converter
+    converter = parsing._compiled(shape, parsing.parse_timestamp, base64.b64decode, rest=False)
+    assert parsing._compiled(shape, parsing.parse_timestamp, base64.b64decode, rest=False) is converter
     before = len(parsing._CACHE)
     del model, shape, converter
     import gc

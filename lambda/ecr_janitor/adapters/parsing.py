@@ -48,8 +48,9 @@ def _zone(offset_seconds: int, name: str) -> timezone:
 
 
 class ResponseParserFactory(botocore.parsers.ResponseParserFactory):  # type: ignore[misc]
-    """botocore's factory, with the fast timestamp parser everywhere and compiled shapes for the "json"
-    protocol (ECR, ECS, SSM, Step Functions); the other protocols keep botocore's parsers."""
+    """botocore's factory, with the fast timestamp parser everywhere and compiled shapes for the JSON
+    bodies of the "json" (ECR, ECS, SSM, ...) and "rest-json" (Inspector, EKS, Lambda, Batch) protocols;
+    the other protocols keep botocore's parsers."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,7 +61,14 @@ class ResponseParserFactory(botocore.parsers.ResponseParserFactory):  # type: ig
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
             return CompiledJSONParser(**self._defaults)
+        if protocol_name == "rest-json":
+            return CompiledRestJSONParser(**self._defaults)
         return super().create_parser(protocol_name)
+
+
+_MISFIT = (AttributeError, TypeError, ValueError, KeyError)
+"""What a converter raises on an answer that doesn't fit its model (or on a shape it leaves to botocore):
+botocore then decides what the answer means, as it always has."""
 
 
 class CompiledJSONParser(botocore.parsers.JSONParser):  # type: ignore[misc]
@@ -69,26 +77,53 @@ class CompiledJSONParser(botocore.parsers.JSONParser):  # type: ignore[misc]
         if shape is None:
             return value
         try:
-            return _compiled(shape, self._timestamp_parser, self._blob_parser)(value)
-        except (AttributeError, TypeError, ValueError, KeyError):
-            # An answer that doesn't fit its model: botocore decides what that means, as it always has.
+            return _compiled(shape, self._timestamp_parser, self._blob_parser, rest=False)(value)
+        except _MISFIT:
             return self._parse_shape(shape, value)
+
+
+class CompiledRestJSONParser(botocore.parsers.RestJSONParser):  # type: ignore[misc]
+    """Headers, status codes and payload members stay botocore's; the body of the rest is compiled."""
+
+    def _parse_payload(
+        self, response: Any, shape: Any, member_shapes: Any, final_parsed: dict[str, Any]
+    ) -> None:
+        if "payload" in shape.serialization:
+            super()._parse_payload(response, shape, member_shapes, final_parsed)
+            return
+        value = self._initial_body_parse(response["body"])
+        try:
+            parsed = _compiled(shape, self._timestamp_parser, self._blob_parser, rest=True)(value)
+        except _MISFIT:
+            parsed = self._parse_shape(shape, value)
+        final_parsed.update(parsed)
 
 
 # Compiled per output shape, for as long as the shape lives: botocore keeps a client's shapes with its
 # service model, so clients that are dropped (another night in a warm Lambda) take theirs with them.
-_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Converter, Converter], Converter]]
+_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Converter, Converter, bool], Converter]]
 _CACHE = weakref.WeakKeyDictionary()
 
 
-def _compiled(shape: Any, timestamp: Converter, blob: Converter) -> Converter:
+def _compiled(shape: Any, timestamp: Converter, blob: Converter, *, rest: bool) -> Converter:
     by_parsers = _CACHE.get(shape)
     if by_parsers is None:
         by_parsers = _CACHE.setdefault(shape, {})
-    converter = by_parsers.get((timestamp, blob))
+    converter = by_parsers.get((timestamp, blob, rest))
     if converter is None:
-        converter = by_parsers[(timestamp, blob)] = _Compiler(timestamp, blob).converter(shape)
+        converter = _Compiler(timestamp, blob, _REST_JSON_SCALARS if rest else {}).converter(shape)
+        by_parsers[(timestamp, blob, rest)] = converter
     return converter
+
+
+_REST_JSON_SCALARS: dict[str, Converter] = {
+    # botocore's rest-json parser reads headers and body alike with these: a body's 1 in a double is 1.0.
+    "integer": int,
+    "long": int,
+    "float": float,
+    "double": float,
+    "boolean": botocore.utils.ensure_boolean,
+}
 
 
 def _unchanged(value: Any) -> Any:
@@ -96,19 +131,21 @@ def _unchanged(value: Any) -> Any:
 
 
 class _Compiler:
-    def __init__(self, timestamp: Converter, blob: Converter) -> None:
+    def __init__(self, timestamp: Converter, blob: Converter, scalars: dict[str, Converter]) -> None:
         self._timestamp = timestamp
         self._blob = blob
-        # By name: botocore makes a new Shape each time a member is resolved, and a name is one shape.
-        self._done: dict[str, Converter | None] = {}
-        self._building: dict[str, list[Converter]] = {}
+        self._scalars = scalars
+        # By name: botocore makes a new Shape each time a member is resolved, and a name is one shape
+        # (and where a member of that shape is read from: a header's is parsed differently).
+        self._done: dict[tuple[str, str | None], Converter | None] = {}
+        self._building: dict[tuple[str, str | None], list[Converter]] = {}
 
     def converter(self, shape: Any) -> Converter:
         return self._convert(shape) or _unchanged
 
     def _convert(self, shape: Any) -> Converter | None:
         """None: botocore gives the JSON value back as it is."""
-        key = shape.name
+        key = (shape.name, shape.serialization.get("location"))
         if key in self._done:
             return self._done[key]
         if key in self._building:
@@ -124,6 +161,10 @@ class _Compiler:
         return built
 
     def _build(self, shape: Any) -> Converter | None:
+        if self._scalars and shape.serialization.get("location"):
+            # A header's or status code's member (rest-json): botocore converts that text its own way,
+            # and a body never holds it.
+            return _Botocore(shape)
         kind = shape.type_name
         if kind == "timestamp":
             return self._timestamp
@@ -135,7 +176,7 @@ class _Compiler:
             return self._map(shape)
         if kind == "structure":
             return self._structure(shape)
-        return None
+        return self._scalars.get(kind)
 
     def _list(self, shape: Any) -> Converter | None:
         member = self._convert(shape.member)
