@@ -165,16 +165,14 @@ def typed(value: Any) -> Any:
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(answers(OPERATIONS))
 def test_the_same_result_as_botocore_for_any_answer(case: tuple[str, str, Any]) -> None:
-    service, operation, body = case
-    botocores, ours = parse_both(service, operation, body)
+    botocores, ours = parse_both(*case)
     assert ours == botocores
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(answers(JANITORS_CALLS))
 def test_the_same_result_as_botocore_for_the_calls_the_janitor_makes(case: tuple[str, str, Any]) -> None:
-    service, operation, body = case
-    botocores, ours = parse_both(service, operation, body)
+    botocores, ours = parse_both(*case)
     assert ours == botocores
 
 
