@@ -123,7 +123,8 @@ def test_every_client_the_code_makes_is_for_a_service_the_asset_keeps() -> None:
 
 def test_the_handler_runs_on_the_assets_sdk_alone(staged: Path, layer: Path, tmp_path: Path) -> None:
     """Python without site-packages, the asset then the layer on the path, as Lambda arranges them: the
-    handler imports, a client of every service is created, and botocore/boto3 are the asset's, pinned."""
+    handler imports (with the layer's X-Ray SDK as its tracer, as in Lambda), a client of every service is
+    created, and botocore/boto3 are the asset's, pinned."""
     script = f"""
 import json, sys
 sys.path[:0] = [{str(staged)!r}, {str(layer)!r}]
@@ -136,11 +137,12 @@ print(json.dumps({{
     "versions": {{"boto3": boto3.__version__, "botocore": botocore.__version__}},
     "clients": made,
     "handler": ecr_janitor.handler.__file__,
+    "tracer": type(ecr_janitor.handler.tracer.provider).__module__,
 }}))
 """
     result = subprocess.run(
         [sys.executable, "-S", "-c", script],
-        env={"AWS_DEFAULT_REGION": "eu-west-1", "PATH": ""},
+        env={"AWS_DEFAULT_REGION": "eu-west-1", "PATH": "", "LAMBDA_TASK_ROOT": str(staged)},
         capture_output=True,
         text=True,
         check=False,
@@ -154,6 +156,7 @@ print(json.dumps({{
     pins = pinned_versions()
     assert found["versions"] == {"boto3": pins["boto3"], "botocore": pins["botocore"]}
     assert set(found["clients"]) == {*AWS_SERVICES, "xray"}
+    assert found["tracer"].startswith("aws_xray_sdk.core")
 
 
 def test_without_the_asset_the_sdk_is_missing(layer: Path, tmp_path: Path) -> None:
