@@ -56,6 +56,9 @@ JANITORS_CALLS = (
     ("eks", "DescribeCluster"),
 )
 MAX_DEPTH = 6
+WRONG_SHAPE = st.sampled_from(["ab", 5, {"k": "v"}, ["x"]])
+"""Now and then an answer of the wrong shape where a list or map belongs: botocore's result (or error)
+must come out of the compiled parser too."""
 
 
 def protocol(service: str) -> str:
@@ -99,10 +102,12 @@ def wire(shape: Any, depth: int = 0) -> st.SearchStrategy[Any] | None:
         return st.fixed_dictionaries({}, optional={**members, **extra})
     if kind == "list":
         member = wire(shape.member, depth + 1)
-        return st.just([]) if member is None else st.lists(st.none() | member, max_size=3)
+        items = st.just([]) if member is None else st.lists(st.none() | member, max_size=3)
+        return items | WRONG_SHAPE
     if kind == "map":
         value = wire(shape.value, depth + 1)
-        return st.just({}) if value is None else st.dictionaries(st.text(max_size=4), value, max_size=3)
+        entries = st.just({}) if value is None else st.dictionaries(st.text(max_size=4), value, max_size=3)
+        return entries | WRONG_SHAPE
     if kind == "timestamp":
         return st.integers(0, 4_000_000_000) | st.floats(0, 4e9) | st.sampled_from(["2026-12-03T01:02:03Z"])
     if kind == "blob":
@@ -154,9 +159,10 @@ def _outcome(parse: Callable[[], Any]) -> Any:
 
 
 def typed(value: Any) -> Any:
-    """`value` with the type of every leaf: 2 and 2.0, or 1 and True, are not the same answer."""
+    """`value` with the type of every leaf and the order of every key: 2 and 2.0, or 1 and True, are not
+    the same answer, and a dict's keys come in botocore's order."""
     if isinstance(value, dict):
-        return ("dict", sorted((key, typed(item)) for key, item in value.items()))
+        return ("dict", [(key, typed(item)) for key, item in value.items()])
     if isinstance(value, list):
         return ("list", [typed(item) for item in value])
     return (type(value).__name__, value)

@@ -2,11 +2,12 @@
 
 botocore turns a JSON answer into Python by walking the service model for every value: a page of 1000
 image details is some 40,000 Python calls, about 20 ms of CPU, as much as the rest of the call. Here each
-output shape is compiled once into a converter that touches only what botocore changes (structures lose
-unknown and null members and take their model names, timestamps become datetimes, blobs bytes) and passes
-strings, numbers and lists or maps of them through as `json.loads` made them. The result is equal to
-botocore's, which the tests check for every operation of every JSON-protocol service the janitor calls;
-anything the compiler doesn't know (tagged unions, document types, event streams) is left to botocore.
+output shape is compiled once into a converter that does only what botocore does (structures lose
+unknown and null members and take their model names and order, timestamps become datetimes, blobs bytes,
+rest-json numbers are made int or float), copies lists and maps of plain values in one C call, and passes
+strings and numbers through as `json.loads` made them. The result is botocore's, key order and types
+included, which the tests check for every operation of the janitor's JSON and rest-json services, on
+answers of the wrong shape too; tagged unions and anything a converter stumbles on are left to botocore.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class _Compiler:
         return self._convert(shape) or _unchanged
 
     def _convert(self, shape: Any) -> Converter | None:
-        """None: botocore gives the JSON value back as it is."""
+        """None: botocore gives the JSON value back as it is (a scalar)."""
         key = (shape.name, shape.serialization.get("location"))
         if key in self._done:
             return self._done[key]
@@ -178,16 +179,16 @@ class _Compiler:
             return self._structure(shape)
         return self._scalars.get(kind)
 
-    def _list(self, shape: Any) -> Converter | None:
+    def _list(self, shape: Any) -> Converter:
         member = self._convert(shape.member)
         if member is None:
-            return None
+            return list  # what botocore's item by item copy makes of anything (a string's characters...)
         return lambda values: [None if value is None else member(value) for value in values]
 
-    def _map(self, shape: Any) -> Converter | None:
+    def _map(self, shape: Any) -> Converter:
         key, value = self._convert(shape.key), self._convert(shape.value)
         if key is None and value is None:
-            return None
+            return _copied_map
         to_key, to_value = key or _unchanged, value or _unchanged
         return lambda values: {to_key(k): to_value(v) for k, v in values.items()}
 
@@ -196,20 +197,18 @@ class _Compiler:
             return _unchanged
         if shape.is_tagged_union:
             return _Botocore(shape)
-        names: dict[str, str] = {}
-        converters: dict[str, Converter] = {}
-        for name, member in shape.members.items():
-            wire = member.serialization.get("name", name)
-            names[wire] = name
-            converted = self._convert(member)
-            if converted is not None:
-                converters[wire] = converted
-        if not converters:
+        # In the model's order, as botocore builds them: (wire name, name, converter or None).
+        members = [
+            (member.serialization.get("name", name), name, self._convert(member))
+            for name, member in shape.members.items()
+        ]
+        if all(convert is None for _, _, convert in members):
+            names = [(wire, name) for wire, name, _ in members]
 
             def plain(value: Any) -> Any:
                 if value is None:
                     return None
-                return {names[k]: item for k, item in value.items() if k in names and item is not None}
+                return {name: item for wire, name in names if (item := value.get(wire)) is not None}
 
             return plain
 
@@ -217,14 +216,17 @@ class _Compiler:
             if value is None:
                 return None
             parsed = {}
-            for wire, item in value.items():
-                if item is None or wire not in names:
-                    continue
-                convert = converters.get(wire)
-                parsed[names[wire]] = item if convert is None else convert(item)
+            for wire, name, convert in members:
+                item = value.get(wire)
+                if item is not None:
+                    parsed[name] = item if convert is None else convert(item)
             return parsed
 
         return structure
+
+
+def _copied_map(values: Any) -> dict[Any, Any]:
+    return dict(values.items())
 
 
 class _Botocore:
