@@ -508,3 +508,32 @@ def test_what_the_sources_found_comes_in_one_order_whichever_answered_first(
     ]
     found = [(r.region, r.holder) for r in snapshot.references]
     assert found == [("us-east-1", "Lambda"), ("eu-west-1", "Lambda")]
+
+
+def test_an_eks_client_that_cannot_be_made_is_a_failure_of_its_region(
+    clients: dict[str, tuple[Any, Stubber]],
+) -> None:
+    sources = reader(clients, inspector="off")  # no "eks" client among the fixture's: making one raises
+    for name in ("ECS", "Lambda", "Batch"):
+        setattr(sources, f"_{name.lower()}", _source(name))
+    snapshot = sources.read(["us-east-1"], "us-east-1", datetime.now(UTC))
+    failures = [(f.region, f.source, f.code) for f in snapshot.failures]
+    assert failures == [("us-east-1", "EKS clusters", "KeyError")]
+    assert [r.holder for r in snapshot.references] == ["ECS", "Lambda", "Batch"]
+
+
+def test_a_surprise_while_reading_eks_withholds_deletions_and_the_other_sources_still_count(
+    clients: dict[str, tuple[Any, Stubber]],
+) -> None:
+    sources = reader(clients, inspector="off")
+    for name in ("ECS", "Lambda", "Batch"):
+        setattr(sources, f"_{name.lower()}", _source(name))
+
+    def broken(_regions: Any, _snapshot: InUseSnapshot) -> None:
+        raise RuntimeError("unexpected")
+
+    sources._eks = broken  # type: ignore[method-assign,assignment]
+    snapshot = sources.read(["us-east-1"], "us-east-1", datetime.now(UTC))
+    assert [(f.region, f.source, f.code) for f in snapshot.failures] == [("*", "EKS", "RuntimeError")]
+    assert snapshot.withholds_deletions
+    assert [r.holder for r in snapshot.references] == ["ECS", "Lambda", "Batch"]

@@ -118,8 +118,8 @@ class EksReader:
         findings = EksFindings()
         found: set[str] = set()
         for region in regions:
-            eks = self._client_for("eks", region)
             try:
+                eks = self._client_for("eks", region)
                 names = self._names(eks)
             # Any surprise while finding clusters must withhold deletions, never crash the run.
             except Exception as error:

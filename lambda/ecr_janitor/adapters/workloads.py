@@ -153,7 +153,12 @@ class InUseReader:
                 snapshot.references += references
                 snapshot.failures += unreadable
             if eks_read is not None:
-                eks_read.result()
+                try:
+                    eks_read.result()
+                # As for every other source: a surprise withholds deletions, it doesn't end the run.
+                except Exception as error:
+                    code, message = error_code(error), error_message(error)
+                    eks.failures.append(SourceFailure(ALL_REGIONS, "EKS", code, message, self._account))
                 snapshot.extend(eks)
         return snapshot
 
