@@ -17,3 +17,11 @@ def test_image_times_come_with_a_c_time_zone(seeder: Seeder) -> None:
     assert detail["imagePushedAt"] == pushed
     assert type(detail["imagePushedAt"].tzinfo) is timezone
     assert type(detail["lastRecordedPullTime"].tzinfo) is timezone
+
+
+def test_the_shared_model_loader_does_not_grow_with_every_client() -> None:
+    clients.client("ecr", "us-east-1")
+    paths = list(clients._MODELS.search_paths)
+    for _ in range(3):
+        clients.client("ecr", "us-east-1")
+    assert clients._MODELS.search_paths == paths

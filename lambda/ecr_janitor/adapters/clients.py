@@ -64,6 +64,8 @@ class _SharedLoader(botocore.loaders.Loader):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.RLock()
+        # boto3 appends its data folder on every Session it creates; here once is enough.
+        self._search_paths = _Distinct(self.search_paths)
 
     def load_service_model(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
@@ -72,6 +74,12 @@ class _SharedLoader(botocore.loaders.Loader):  # type: ignore[misc]
     def load_data_with_path(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return super().load_data_with_path(*args, **kwargs)
+
+
+class _Distinct(list[str]):
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
 
 
 # Parsing botocore's service models is most of the cost of a new client; a shared loader parses each
