@@ -65,9 +65,9 @@ many paginated DescribeImages calls with adaptive retries; the nightly run has n
 
 MEMORY_MB = 1769
 """One vCPU: Lambda allocates CPU in proportion to memory, one vCPU at 1,769 MB, and one Python process
-uses at most one (the GIL). The run is CPU-bound: `make bench` measures 5.4 to 6.2 ms of CPU per ECR call,
-so at 1,024 MB (0.58 vCPU) a run managed 100 to 110 calls a second, below the 150 a second
-`maxRequestsPerSecond` allows; at one vCPU 160 to 190, so the rate limit sets the pace. Lambda bills
+uses at most one (the GIL). The run is CPU-bound: `make bench` measures 4.7 to 6.2 ms of CPU per ECR call,
+so at 1,024 MB (0.58 vCPU) a run managed 95 to 120 calls a second, below the 150 a second
+`maxRequestsPerSecond` allows; at one vCPU 160 to 210, so the rate limit sets the pace. Lambda bills
 memory x time, and CPU-bound time shrinks in proportion, so a run costs about the same (13 to 25% more
 when the rate limit, not the CPU, sets the pace), finishes sooner, and one night covers 40 to 55% more
 repositories. Memory itself is not the constraint: a full image listing held to plan one repository is
