@@ -28,7 +28,9 @@ class AccountAccess:
         """Where STS is asked (its regional endpoint): the run's home region."""
         self._identity: tuple[str, str] | None = None
         self._sessions: Remembered[str, Credentials] = Remembered()
-        self._lock = threading.Lock()
+        self._sts_client: Any = None
+        """One STS client for the run's identity and every AssumeRole."""
+        self._lock = threading.RLock()
 
     @property
     def role_name(self) -> str | None:
@@ -61,9 +63,14 @@ class AccountAccess:
     def _caller(self) -> tuple[str, str]:
         with self._lock:
             if self._identity is None:
-                arn = str(clients.client("sts", self._region).get_caller_identity()["Arn"])
-                self._identity = (arn.split(":")[4], arn.split(":")[1])
+                self._identity = caller_identity(self._region, sts=self._sts())
             return self._identity
+
+    def _sts(self) -> Any:
+        with self._lock:
+            if self._sts_client is None:
+                self._sts_client = clients.client("sts", self._region)
+            return self._sts_client
 
     def _credentials(self, account: str) -> Credentials:
         arn = self.role_arn(account)
@@ -71,7 +78,7 @@ class AccountAccess:
 
     def _assume(self, arn: str) -> Credentials:
         assert self._role is not None
-        sts = clients.client("sts", self._region)
+        sts = self._sts()
         external_id = self._role.external_id
 
         def fetch() -> dict[str, str]:
@@ -85,3 +92,9 @@ class AccountAccess:
             }
 
         return RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
+
+
+def caller_identity(region: str, *, sts: Any = None) -> tuple[str, str]:
+    """(account, partition) of the credentials: one STS GetCallerIdentity."""
+    arn = str((sts or clients.client("sts", region)).get_caller_identity()["Arn"])
+    return arn.split(":")[4], arn.split(":")[1]

@@ -27,7 +27,7 @@ from ecr_janitor.adapters.clients import AWS_ERRORS, ClientFactory, error_code, 
 from ecr_janitor.adapters.ecr import EcrRegistry
 from ecr_janitor.adapters.ratelimit import RateLimiter
 from ecr_janitor.adapters.workloads import InUseReader
-from ecr_janitor.config import Config
+from ecr_janitor.config import Config, Execution
 from ecr_janitor.core.model import ALL_REGIONS, RegionFailure, Repository, SourceFailure, registry_key
 from ecr_janitor.core.references import ImageReference, InUseSnapshot, references_by_repository
 from ecr_janitor.outputs import audit
@@ -180,19 +180,23 @@ def read_in_use(config: Config, regions: Sequence[str], now: datetime, accounts:
 
 
 def ecr_client(
-    config: Config, region: str, *, share: int = 1, client_for: ClientFactory = clients.client
+    execution: Execution, region: str, *, share: int = 1, client_for: ClientFactory = clients.client
 ) -> Any:
     """An ECR client behind its own token bucket of `maxRequestsPerSecond / share` (share: the fan-out
     workers running at once, which together must not ask ECR for more than one run would). ECR's limits
     are per account and region, and so is the bucket."""
-    limiter = RateLimiter(config.execution.max_requests_per_second / share)
+    limiter = RateLimiter(execution.max_requests_per_second / share)
     return limiter.attach(client_for("ecr", region))
 
 
 def registry_for(
-    config: Config, region: str, *, account: str | None = None, client_for: ClientFactory = clients.client
+    execution: Execution,
+    region: str,
+    *,
+    account: str | None = None,
+    client_for: ClientFactory = clients.client,
 ) -> EcrRegistry:
-    return EcrRegistry(ecr_client(config, region, client_for=client_for), region, account=account)
+    return EcrRegistry(ecr_client(execution, region, client_for=client_for), region, account=account)
 
 
 def registries(config: Config, accounts: Accounts) -> AccountRegistries:
@@ -200,7 +204,7 @@ def registries(config: Config, accounts: Accounts) -> AccountRegistries:
 
     def of(account: str | None) -> RegistryFactory:
         client_for = accounts.access.client_for(account)
-        return lambda region: registry_for(config, region, account=account, client_for=client_for)
+        return lambda region: registry_for(config.execution, region, account=account, client_for=client_for)
 
     return of
 

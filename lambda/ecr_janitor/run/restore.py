@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecr_janitor.adapters import clients
+from ecr_janitor.adapters.accounts import caller_identity
 from ecr_janitor.adapters.clients import AWS_ERRORS, error_code, error_message
 from ecr_janitor.adapters.ecr import STANDARD, EcrRegistry
 from ecr_janitor.adapters.logs import lines_mentioning
-from ecr_janitor.adapters.ratelimit import RateLimiter
 from ecr_janitor.config import Config, Execution, Protect
 from ecr_janitor.core.model import Image, ImageStatus
 from ecr_janitor.core.restore import restore_order, with_followers
@@ -23,6 +23,7 @@ from ecr_janitor.events import RUN_ID_PATTERN
 from ecr_janitor.outputs import audit
 from ecr_janitor.outputs.restore import RestoredImage, RestoreOutcome, RestoreReport
 from ecr_janitor.outputs.trail import Trail, read_trail, trail_from_lines
+from ecr_janitor.run import janitor
 from ecr_janitor.run.janitor import new_run_id
 
 RESTORED_STATUSES = frozenset({ImageStatus.ACTIVATING, ImageStatus.ACTIVE})
@@ -212,13 +213,13 @@ def from_arguments(
         what, followers = f"{wanted[0].label} and what follows it", True
     restore_id = new_run_id()
     audit.start_run(restore_id)
-    rate = (config.execution if config else Execution()).max_requests_per_second
-    limiters: dict[str, EcrRegistry] = {}
+    execution = config.execution if config else Execution()
+    registries: dict[str, EcrRegistry] = {}
 
     def registry_for(where: str) -> EcrRegistry:
-        if where not in limiters:
-            limiters[where] = EcrRegistry(RateLimiter(rate).attach(clients.client("ecr", where)), where)
-        return limiters[where]
+        if where not in registries:
+            registries[where] = janitor.registry_for(execution, where)
+        return registries[where]
 
     job = Restore(registry_for, dry_run, followers, restoring=what, account=caller)
     images = job.images(wanted)
@@ -227,9 +228,9 @@ def from_arguments(
 
 
 def _caller_account(region: str) -> str:
-    """The account of the credentials (one STS GetCallerIdentity), to restore only that account's images."""
+    """The account of the credentials, to restore only that account's images."""
     try:
-        return str(clients.client("sts", region).get_caller_identity()["Account"])
+        return caller_identity(region)[0]
     except AWS_ERRORS as error:
         raise RestoreRequestError(
             "can't tell which account these credentials are in (STS GetCallerIdentity: "

@@ -89,7 +89,7 @@ def work(event: JanitorEvent, step: WorkerStep, config: Config, context: LambdaC
     # Every worker running at once shares the config's budget of ECR requests for this registry. An
     # account whose role can't be assumed fails the worker: its slice counts as failed repositories.
     client = janitor.ecr_client(
-        config, region, share=fanout_concurrency(), client_for=access.client_for(account)
+        config.execution, region, share=fanout_concurrency(), client_for=access.client_for(account)
     )
     registry = SliceRegistry(client, region, repositories, account=account)
     report = janitor.run(config, request, janitor.one_account(registry.for_region), in_use)
