@@ -11,21 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ecr_janitor.core.model import Image
-from ecr_janitor.core.retain import leaders_of
-
-
-def _follower_links(images: Sequence[Image]) -> dict[str, set[str]]:
-    """Image -> the images in the repository that follow it (what an index lists, a subject's referrers)."""
-    followers: dict[str, set[str]] = {}
-    for follower, leaders in leaders_of(images).items():
-        for leader in leaders:
-            followers.setdefault(leader, set()).add(follower)
-    return followers
+from ecr_janitor.core.retain import followers_of, leaders_of
 
 
 def with_followers(images: Sequence[Image], digests: Iterable[str]) -> set[str]:
     """`digests` and everything that follows them, transitively (a signature of a platform image too)."""
-    followers = _follower_links(images)
+    followers = followers_of(leaders_of(images))
     found: set[str] = set()
     pending = list(digests)
     while pending:
@@ -39,7 +30,7 @@ def with_followers(images: Sequence[Image], digests: Iterable[str]) -> set[str]:
 def restore_order(images: Sequence[Image], digests: Iterable[str]) -> list[str]:
     """`digests` with every follower before the images it follows; otherwise by digest, so that the same
     request always restores in the same order. A cycle (never written by ECR) is broken by digest."""
-    followers = _follower_links(images)
+    followers = followers_of(leaders_of(images))
     remaining = set(digests)
     ordered: list[str] = []
     while remaining:

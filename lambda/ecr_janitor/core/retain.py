@@ -285,6 +285,15 @@ def followed_by(images: Sequence[Image]) -> dict[str, frozenset[str]]:
     return {digest: frozenset(found) for digest, found in leaders_of(images).items()}
 
 
+def followers_of(leaders: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """Leader -> the images that follow it: `leaders_of` turned around."""
+    followers: dict[str, set[str]] = {}
+    for follower, its_leaders in leaders.items():
+        for leader in its_leaders:
+            followers.setdefault(leader, set()).add(follower)
+    return followers
+
+
 def unreadable_indexes(images: Sequence[Image]) -> list[Image]:
     """The indexes whose children are unknown: archived, so ECR won't serve their manifests."""
     return [image for image in images if image.is_index and image.children_unknown]
@@ -350,10 +359,7 @@ def evaluate(
     by_digest = {image.digest: image for image in ordered}
     parents = followed_by(ordered)
     unreadable = unreadable_indexes(ordered)
-    following: dict[str, set[str]] = {}
-    for follower, leaders in parents.items():
-        for leader in leaders:
-            following.setdefault(leader, set()).add(follower)
+    following = followers_of(parents)
     listed_by = {
         digest: frozenset(p for p in found if by_digest[p].is_index and digest in by_digest[p].children)
         for digest, found in parents.items()
