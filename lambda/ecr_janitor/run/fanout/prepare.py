@@ -19,16 +19,7 @@ from ecr_janitor.run import janitor
 from ecr_janitor.run.accounts import resolve_accounts
 from ecr_janitor.run.fanout.environment import run_store, slice_size
 from ecr_janitor.run.fanout.overlap import refuse_overlap
-from ecr_janitor.run.fanout.store import IN_USE, MAX_LISTED, MAX_SLICE_BYTES, RESULTS, RUN, SLICES
-
-
-@dataclass(frozen=True)
-class SliceEntry:
-    """One slice as the run's record lists it: whose registry, which region, how many repositories."""
-
-    account: str | None
-    region: str
-    repositories: int
+from ecr_janitor.run.fanout.store import IN_USE, MAX_LISTED, MAX_SLICE_BYTES, RESULTS, RUN, SLICES, SliceEntry
 
 
 class SliceWriter:
@@ -67,7 +58,7 @@ class SliceWriter:
         if account is not None:
             document["account"] = account
         self._file.write(json.dumps(document, separators=(",", ":")).encode())
-        self.table.append(SliceEntry(account, region, len(self._current)))
+        self.table.append(SliceEntry(account=account, region=region, repositories=len(self._current)))
         self._current, self._bytes = [], 0
 
     def finish(self) -> None:
@@ -168,7 +159,7 @@ def prepare(event: JanitorEvent, step: PrepareStep, config: Config) -> dict[str,
             "dryRunReason": request.dry_run_reason,
             "regions": list(regions),
             "accounts": [account for account in accounts.cleaned if account is not None],
-            "slices": [asdict(entry) for entry in listing.slices],
+            "slices": [entry.model_dump() for entry in listing.slices],
             "unmatched": listing.unmatched,
             "carriedOver": listing.carried_over,
             "regionFailures": region_failures,

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import IO, Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
 from ecr_janitor.adapters.clients import error_code
 from ecr_janitor.constants import RUNS_PREFIX, STATE_PREFIX
@@ -31,6 +32,18 @@ both must stay well inside Step Functions' 256 KB per state, also with 256-chara
 MAX_LISTED = 50
 """Failures listed in a step's result (all are counted, and logged); the rest are in summary.json."""
 MAX_MESSAGE = 500
+
+
+class SliceEntry(BaseModel):
+    """One slice as run.json lists it (prepare writes it, the summary reads it): whose registry, which
+    region, how many repositories."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    region: str
+    repositories: int
+    account: str | None = None
+    """The registry's account, when the run names it (None: the credentials' own)."""
 
 
 class RunStore:

@@ -20,7 +20,7 @@ from ecr_janitor.outputs import metrics as run_metrics
 from ecr_janitor.outputs.report import part_totals, run_totals, sum_totals
 from ecr_janitor.run import janitor
 from ecr_janitor.run.fanout.environment import run_store
-from ecr_janitor.run.fanout.store import MAX_LISTED, MAX_MESSAGE, RUN, SUMMARY, RunStore
+from ecr_janitor.run.fanout.store import MAX_LISTED, MAX_MESSAGE, RUN, SUMMARY, RunStore, SliceEntry
 
 
 class _Lenient(BaseModel):
@@ -40,12 +40,6 @@ class WorkerResult(_Lenient):
     failed_repositories: list[dict[str, str | None]] = Field(default_factory=list, alias="failedRepositories")
     failed_repositories_omitted: int = Field(default=0, alias="failedRepositoriesOmitted")
     deferred: list[str] = Field(default_factory=list)
-
-
-class SliceEntry(_Lenient):
-    region: str
-    repositories: int
-    account: str | None = None
 
 
 class RunRecord(_Lenient):
