@@ -40,7 +40,9 @@ from devtools.kube_api import KubeApiFake, workload
 from devtools.local_ecr import LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
+from ecr_janitor.adapters.workloads import COVERAGE_PAGE
 from ecr_janitor.config import Execution
+from ecr_janitor.outputs import audit
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".bench"
@@ -58,7 +60,6 @@ LAMBDA_MB_PER_VCPU = 1769
 (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). One Python process uses at most one."""
 SERVICES = 10
 """ECS services (one revision each) and running Batch jobs seeded, so that every in-use source reads."""
-COVERAGE_PAGE = 200
 TODAY_CPU_MS_PER_CALL = {"nightly": 7.79, "side-by-side": 8.32}
 """CPU per ECR call of the janitor's process before #15 (main at d6306fe), measured with this bench on the
 2-core development machine (2026-12-03, median of 3, the local ECR as it was then): the figure #15 halves.
@@ -94,7 +95,7 @@ def _measure(cleaner: Cleaner, registry: Registry, *extra: str) -> dict[str, Any
         log.seek(0)
         if result.returncode != 0:
             raise SystemExit(f"{cleaner.label} failed:\n{log.read()[-3000:]}")
-        audited = sum('"event":"deletion"' in line for line in log)
+        audited = sum(f'"event":"{audit.DELETION_EVENT}"' in line for line in log)
     measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return {**measured, "deletionsAudited": audited}
 
@@ -316,7 +317,7 @@ def _scenario(
             (ratio > CALLS_TARGET, f"{registry.name}: calls above {CALLS_TARGET}x the floor"),
             (
                 coverage_pages > coverage_bound,
-                f"{registry.name}: more coverage pages than one per 200 images",
+                f"{registry.name}: more coverage pages than one per {COVERAGE_PAGE} images",
             ),
             (
                 base / ours["wallSeconds"] < SPEEDUP_TARGET,

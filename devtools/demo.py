@@ -25,6 +25,7 @@ import yaml
 from devtools.local_ecr import LocalEcr
 from devtools.seed import Seeder
 from devtools.workloads import Workloads, image_uri
+from ecr_janitor.outputs import audit
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".demo"
@@ -223,7 +224,7 @@ def archive_demo(ecr: LocalEcr, seeder: Seeder, env: dict[str, str]) -> bool:
     night = _cli("run", config, env, log=audit_file)
     print(night.stdout)
     run_id = re.search(r"· run (\S+)", night.stdout)
-    archived = [line for line in _audit_lines(audit_file) if line.get("event") == "archive"]
+    archived = [line for line in _audit_lines(audit_file) if line.get("event") == audit.ARCHIVE_EVENT]
     found = run_id[1] if run_id else "?"
     print(f"{len(archived)} archive lines in {audit_file.relative_to(ROOT)}, all with run_id {found}")
     if run_id is None:
@@ -333,8 +334,8 @@ def main() -> int:
         print(f"{'REPOSITORY':<28}{'BEFORE':>8}{'AFTER':>8}")
         for name in before:
             print(f"{name:<28}{before[name]:>8}{after[name]:>8}")
-        audit = _audit_lines(OUT / "audit.jsonl")
-        deletions = [line for line in audit if line.get("event") == "deletion"]
+        audit_lines = _audit_lines(OUT / "audit.jsonl")
+        deletions = [line for line in audit_lines if line.get("event") == audit.DELETION_EVENT]
         print("(sandbox/* are in propagate mode: ECR itself expires their images within 24 hours of the")
         print(" policy; the local registry stores lifecycle policies but, like moto, never enforces them.)")
         print(f"\nImages still expirable after the run: {left}")

@@ -1,4 +1,4 @@
-"""CloudWatch metrics for the MetricSpecs of `ecr_janitor.metrics`, and the numbers the dashboard shares
+"""CloudWatch metrics for the MetricSpecs of `ecr_janitor.constants`, and the numbers the dashboard shares
 with the alarms. Every janitor metric has the namespace and the single `service` dimension the function
 emits with; nothing here spells a metric name."""
 
@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 
 from ecr_janitor.constants import (
+    BYTES_PER_GB,
     METRICS_NAMESPACE,
     SERVICE_DIMENSION,
     SERVICE_NAME,
@@ -21,8 +22,6 @@ ECR_STORAGE_USD_PER_GB_MONTH = STANDARD_STORAGE_USD_PER_GB_MONTH
 """Amazon ECR private storage, USD per GB-month, in most regions (https://aws.amazon.com/ecr/pricing/).
 A few regions cost more; the savings widgets are estimates either way. The function's cost model uses the
 same constant."""
-BYTES_PER_GB = 1024**3
-"""AWS bills storage GB as 2^30 bytes."""
 
 DAILY = Duration.days(1)
 """The default period: one nightly run per data point."""

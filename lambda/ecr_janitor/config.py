@@ -26,7 +26,12 @@ from pydantic import (
 
 from ecr_janitor.config_file import ConfigError as ConfigError
 from ecr_janitor.config_file import read_document
-from ecr_janitor.constants import ACCESS_ROLE_DEFAULT_NAME, EXTERNAL_ID_PATTERN, ROLE_NAME_PATTERN
+from ecr_janitor.constants import (
+    ACCESS_ROLE_DEFAULT_NAME,
+    ACCOUNT_ID_PATTERN,
+    EXTERNAL_ID_PATTERN,
+    ROLE_NAME_PATTERN,
+)
 from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS, MIN_POLICY_TEXT_LENGTH, CamelModel, LifecyclePolicy
 from ecr_janitor.core.patterns import matches_any
 
@@ -116,7 +121,7 @@ class Eks(CamelModel):
 # (accounts), and the role the janitor assumes in each (accessRole) --------------------------------------
 
 ORGANIZATION = "organization"
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 _PARENT_ID = re.compile(r"^(?:r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 """Organizations' ParentId: a root or an OU (botocore's organizations model)."""
 _ACCESS_ROLE_TEXT = {

@@ -182,6 +182,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
 PRICES_CHECKED = (
     "2026-12-03 (us-east-1, public sources; unconfirmed: see https://aws.amazon.com/ecr/pricing/)"
 )
+BYTES_PER_GB = 1024**3
+"""AWS bills storage GB as 2^30 bytes."""
 STANDARD_STORAGE_USD_PER_GB_MONTH = 0.10
 """ECR private storage, standard class."""
 ARCHIVE_STORAGE_USD_PER_GB_MONTH = 0.10
@@ -199,6 +201,8 @@ ACCESS_ROLE_DEFAULT_NAME = "ecr-janitor-reader"
 """The role's name in every member account unless `accessRole.name` says otherwise."""
 ROLE_SESSION_NAME = "ecr-janitor"
 """The session name of every AssumeRole: what the member account's CloudTrail shows."""
+ACCOUNT_ID_PATTERN = r"^\d{12}$"
+"""An AWS account id: in the config's account lists and in a fan-out slice's event."""
 ROLE_NAME_PATTERN = r"[A-Za-z0-9_+=,.@-]{1,64}"
 """IAM's RoleName (the whole value): checked in the config and as the member stack's parameter."""
 EXTERNAL_ID_PATTERN = r"[A-Za-z0-9_+=,.@:/-]{2,1224}"

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal, Self
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, StrictBool, model_validator
 
+from ecr_janitor.constants import ACCOUNT_ID_PATTERN
 from ecr_janitor.core.references import REPOSITORY_NAME_PATTERN
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 """A Step Functions execution name limited to what is safe in an S3 key (runs/<runId>/...)."""
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
-ACCOUNT_PATTERN = r"^\d{12}$"
 STATE_MACHINE_ARN_PATTERN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
 EXECUTION_ARN_PATTERN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:\S{1,80}$"
 
@@ -40,7 +40,7 @@ class Slice(_Strict):
     """Repositories of one registry (one account's, in one region) that one worker invocation cleans."""
 
     region: str = Field(pattern=REGION_PATTERN)
-    account: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     """The registry's account when the run cleans several (`accounts`); None: the function's own."""
     repositories: list[SliceRepository] = Field(min_length=1)
 

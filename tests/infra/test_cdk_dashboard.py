@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from ecr_janitor import constants as c
-from ecr_janitor.constants import METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
+from ecr_janitor.constants import BYTES_PER_GB, METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME
 from infra import dashboard as d
-from infra.cloudwatch import BYTES_PER_GB, ECR_STORAGE_USD_PER_GB_MONTH
+from infra.cloudwatch import ECR_STORAGE_USD_PER_GB_MONTH
 from tests.infra.cdk_support import (
     MetricRef,
     Synthesized,

@@ -15,6 +15,8 @@ from ecr_janitor.core.retain import Decision
 from ecr_janitor.observability import log_lines, logger
 from ecr_janitor.outputs.report import RepositoryReport, Status
 
+DELETION_EVENT = "deletion"
+"""The line of an image ECR confirmed deleted: the audit trail (the dashboard's 'Latest deletions')."""
 ARCHIVE_EVENT = "archive"
 """The line of an image ECR confirmed ARCHIVED: what `restore --run` reads back."""
 RESTORE_EVENT = "restore"
@@ -101,7 +103,7 @@ def images_deleted(
 ) -> None:
     """A line per image ECR confirmed deleted (one batch's, written together)."""
     lines = (_acted_on(region, repository, d, account) for d in decisions)
-    _lines(INFO, "image deleted", "deletion", lines)
+    _lines(INFO, "image deleted", DELETION_EVENT, lines)
 
 
 def delete_failed(

@@ -13,12 +13,9 @@ from typing import Any
 from ecr_janitor import constants as c
 from ecr_janitor.core.lifecycle import MIN_ARCHIVE_DAYS
 
-BYTES_PER_GB = 1024**3
-"""AWS bills storage GB as 2^30 bytes."""
-
 
 def _gb(size: int) -> float:
-    return size / BYTES_PER_GB
+    return size / c.BYTES_PER_GB
 
 
 def archive_costs(totals: Mapping[str, int], *, dry_run: bool) -> dict[str, Any] | None:
