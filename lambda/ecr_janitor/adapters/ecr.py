@@ -208,11 +208,12 @@ class EcrRegistry:
                 status = self.update_storage_class(repository, {"imageDigest": digest}, ARCHIVE)
             except AWS_ERRORS as error:
                 code, message = error_code(error), error_message(error)
-                refused = [digest] if code in IMAGE_REFUSALS else list(digests[position:])
+                image_refused = code in IMAGE_REFUSALS
+                refused = [digest] if image_refused else list(digests[position:])
                 result = ArchiveResult((), tuple(DeleteFailure(d, code, message) for d in refused))
                 failures.extend(result.failures)
                 report(result)
-                if code in IMAGE_REFUSALS:
+                if image_refused:
                     continue
                 break
             if status == ImageStatus.ARCHIVED:

@@ -415,7 +415,7 @@ def _repository_json(report: RepositoryReport) -> dict[str, Any]:
         # -- the archive storage class --
         "imagesArchivable": len(report.archivable),
         "imagesArchived": len(archived),
-        "bytesArchivable": report.plan.bytes_archived if report.plan else 0,
+        "bytesArchivable": report.bytes_archivable,
         "bytesArchived": report.bytes_archived,
         "archivedImagesExpired": report.archived_images_expired,
         "archived": [

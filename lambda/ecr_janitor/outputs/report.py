@@ -92,6 +92,10 @@ class RepositoryReport:
     def bytes_expirable(self) -> int:
         return self.plan.bytes_expired if self.plan else 0
 
+    @property
+    def bytes_archivable(self) -> int:
+        return self.plan.bytes_archived if self.plan else 0
+
     @cached_property  # the report is immutable; the audit line, the totals and the JSON each ask
     def deleted_digests(self) -> frozenset[str]:
         return frozenset(self.deletion.deleted) if self.deletion else frozenset()
@@ -165,7 +169,7 @@ def repository_counts(r: RepositoryReport, now: datetime) -> Counter[str]:
         imagesProtected=r.protected_count,
         deleteFailures=len(r.delete_failures),
         imagesArchivable=len(r.archivable),
-        bytesArchivable=r.plan.bytes_archived if r.plan else 0,
+        bytesArchivable=r.bytes_archivable,
         imagesArchived=len(r.archived_digests),
         bytesArchived=r.bytes_archived,
         archiveFailures=len(r.archiving.failures),
