@@ -334,12 +334,7 @@ class StrictEcr:
         repository = self.repository(region, body["repositoryName"], _account(environ))
         # ECR may refuse to delete a manifest an index still lists (moto never does); refuse always, even
         # when the index is in the same call, so that a test catches the janitor ever asking.
-        listed = {
-            child["digest"]
-            for image in repository.images
-            if image.image_manifest_media_type in INDEX_MEDIA_TYPES
-            for child in json.loads(image.image_manifest).get("manifests", [])
-        }
+        listed = set().union(*map(_listed_by, repository.images))
         refusals = (
             dict.fromkeys(
                 listed, ("ImageReferencedByManifestList", "Requested image referenced by manifest list")

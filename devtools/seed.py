@@ -131,6 +131,3 @@ class Seeder:
 
     def images_left(self, repository: str) -> set[str]:
         return {image.get_image_digest() for image in self.backend.repositories[repository].images}
-
-    def tags_left(self, repository: str) -> set[str]:
-        return {tag for image in self.backend.repositories[repository].images for tag in image.image_tags}

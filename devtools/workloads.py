@@ -106,15 +106,6 @@ class Workloads:
             FunctionName=name, PackageType="Image", Code={"ImageUri": uri}, Role=self._execution_role()
         )
 
-    def lambda_version(self, name: str, uri: str, alias: str | None = None) -> str:
-        """Point the function at `uri`, publish a version and optionally alias it."""
-        client = self.client("lambda")
-        client.update_function_code(FunctionName=name, ImageUri=uri)
-        version = str(client.publish_version(FunctionName=name)["Version"])
-        if alias:
-            client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
-        return version
-
     # -- Batch and lists ------------------------------------------------------------------------------
 
     def batch_job_definition(self, name: str, uri: str) -> None:
