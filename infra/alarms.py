@@ -100,9 +100,9 @@ class JanitorAlarms(Construct):
             "InUseSourcesFailed": alarm(
                 "InUseSourcesFailed",
                 janitor_metric(c.IN_USE_SOURCES_FAILED, statistic=cw.Stats.MAXIMUM, period=HOUR),
-                "The last run could not read a source of images in use (ECS, Lambda, Batch or an image "
-                "list), so it deleted nothing in the regions concerned. Usually a missing permission; "
-                "see 'Latest failures' on the dashboard.",
+                "The last run could not read a source of images in use (ECS, Lambda, Batch, Inspector, an "
+                "EKS cluster, an image list or another account's role), so it deleted nothing at all. "
+                "Usually a missing permission; see 'Latest failures' on the dashboard.",
             ),
             "NoRecentRun": alarm(
                 "NoRecentRun",

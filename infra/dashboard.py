@@ -1,6 +1,6 @@
 """The CloudWatch dashboard: the last run, the trends, what was deleted and what failed.
 
-Built from the MetricSpecs of `ecr_janitor.metrics`. To chart a new metric, add its spec to
+Built from the MetricSpecs of `ecr_janitor.constants`. To chart a new metric, add its spec to
 `LAST_RUN` and to a `GraphPanel` in `PANELS` (or add a panel line); `tests/infra` fails until every
 metric the function emits is on the dashboard.
 """
