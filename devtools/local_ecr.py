@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +44,8 @@ MAX_BATCH_IDS = 100
 MIN_POLICY_TEXT, MAX_POLICY_TEXT = 100, 30_720
 MIN_ARCHIVE_DAYS = 90
 MAX_SERVICE_REVISIONS = 20
+MAX_DESCRIBE_SERVICES = 10
+MAX_DESCRIBE_TASKS = 100
 MAX_DESCRIBE_JOBS = 100
 INSPECTOR_MAX_PAGE = 200
 INSPECTOR_DEFAULT_PAGE = 100
@@ -633,6 +635,7 @@ class StrictEcr:
             return {
                 ECS_TARGET_PREFIX + "DescribeServices": self._ecs_describe_services,
                 ECS_TARGET_PREFIX + "DescribeServiceRevisions": self._ecs_describe_service_revisions,
+                ECS_TARGET_PREFIX + "DescribeTasks": self._ecs_describe_tasks,
             }.get(target)
         route = (service, str(environ.get("REQUEST_METHOD")), str(environ.get("PATH_INFO")))
         if service == "lambda" and route[1] == "GET" and _LAMBDA_GET_FUNCTION.match(route[2]):
@@ -685,6 +688,8 @@ class StrictEcr:
         return answer
 
     def _ecs_describe_services(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        # ECS describes at most 10 services a call (moto takes any number).
+        _at_most(body.get("services", []), MAX_DESCRIBE_SERVICES, "services")
         answer = self._call_moto(environ, body)
         for service in answer.get("services", []):
             arns = self.service_revisions.get(service.get("serviceArn", ""), [])
@@ -693,6 +698,11 @@ class StrictEcr:
                 for arn in arns
             ]
         return answer
+
+    def _ecs_describe_tasks(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
+        # ECS describes at most 100 tasks a call (moto takes any number).
+        _at_most(body.get("tasks", []), MAX_DESCRIBE_TASKS, "tasks")
+        return self._call_moto(environ, body)
 
     def _ecs_describe_service_revisions(self, region: str, body: Payload, environ: dict[str, Any]) -> Payload:
         arns: list[str] = body.get("serviceRevisionArns", [])
@@ -1034,6 +1044,12 @@ def _status_filter(body: Payload) -> str:
             f"Invalid parameter at 'filter.imageStatus': must be one of {', '.join(IMAGE_STATUS_FILTERS)}",
         )
     return wanted
+
+
+def _at_most(items: Sequence[Any], limit: int, name: str) -> None:
+    if len(items) > limit:
+        message = f"{name} may hold at most {limit} entries (got {len(items)})"
+        raise EcrError("InvalidParameterException", message)
 
 
 def _listed_by(image: Any) -> set[str]:

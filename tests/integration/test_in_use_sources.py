@@ -53,6 +53,27 @@ def test_a_service_keeps_the_digest_its_revision_resolved_after_the_tag_moved(
         assert seeder.images_left("svc/web") == {latest}
 
 
+def test_a_cluster_of_more_services_than_one_describe_call_takes_keeps_each_ones_image(
+    tmp_path: Path, seeder: Seeder, workloads: Workloads, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeder.repository("svc/many")
+    cluster = workloads.cluster("prod")
+    pinned = []
+    for n in range(11):  # ECS describes 10 services a call; the local ECR refuses more, as ECS does
+        digest = seeder.image("svc/many", pushed_at=OLD)
+        uri = image_uri("svc/many", digest=digest)
+        workloads.service(cluster, f"svc-{n}", workloads.task_definition(f"svc-{n}", uri))
+        workloads.service_revision(cluster, f"svc-{n}", (uri, digest))
+        pinned.append(digest)
+    unused = seeder.image("svc/many", pushed_at=OLD)  # the control
+
+    code, report = run(capsys, write_config(tmp_path, protect={"inspector": "off"}))
+
+    assert code == 0, report["inUseSourceFailures"]
+    assert seeder.images_left("svc/many") == set(pinned)
+    assert unused not in seeder.images_left("svc/many")
+
+
 def test_a_revision_ecs_cannot_describe_withholds_deletions(
     tmp_path: Path,
     local_ecr: LocalEcr,

@@ -36,6 +36,16 @@ def test_services_link_their_revisions_and_revisions_carry_resolved_digests(work
         ecs.describe_service_revisions(serviceRevisionArns=[arn] * 21)
 
 
+def test_services_and_tasks_are_described_ten_and_a_hundred_at_a_time(workloads: Workloads) -> None:
+    cluster = workloads.cluster("prod")
+    ecs = workloads.client("ecs")
+    assert ecs.describe_services(cluster=cluster, services=[f"s{n}" for n in range(10)])["services"] == []
+    with pytest.raises(ClientError, match="at most 10"):
+        ecs.describe_services(cluster=cluster, services=[f"s{n}" for n in range(11)])
+    with pytest.raises(ClientError, match="at most 100"):
+        ecs.describe_tasks(cluster=cluster, tasks=[f"t{n}" for n in range(101)])
+
+
 def test_multi_node_job_definitions_keep_every_field_moto_drops(workloads: Workloads) -> None:
     ranges = [
         {"targetNodes": "0:", "eksProperties": {"podProperties": {"containers": [{"image": "svc/a:1"}]}}}
