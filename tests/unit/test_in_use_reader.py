@@ -265,6 +265,22 @@ def test_queued_and_running_batch_jobs_count_with_every_image_field(
     }
 
 
+def test_unfinished_jobs_are_described_100_at_a_time(clients: dict[str, tuple[Any, Stubber]]) -> None:
+    stub = clients["batch"][1]
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/nightly"
+    stub.add_response("describe_job_definitions", {"jobDefinitions": []}, {"status": "ACTIVE"})
+    stub.add_response("describe_job_queues", {"jobQueues": [_queue(queue)]})
+    ids = [f"job-{n:03}" for n in range(101)]
+    for status in ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"]:
+        jobs = [{"jobId": i, "jobName": i} for i in ids] if status == "RUNNABLE" else []
+        stub.add_response("list_jobs", {"jobSummaryList": jobs}, {"jobQueue": queue, "jobStatus": status})
+    for batch in (ids[:100], ids[100:]):  # Batch describes at most 100 jobs a call
+        described = [_job(i, "RUNNABLE", container={"image": f"svc/{i}:1"}) for i in batch]
+        stub.add_response("describe_jobs", {"jobs": described}, {"jobs": batch})
+    references = parsed(reader(clients)._batch("us-east-1"))
+    assert {r.repository for r in references} == {f"svc/{i}" for i in ids}
+
+
 def test_multi_node_job_definitions_with_ecs_and_eks_ranges(clients: dict[str, tuple[Any, Stubber]]) -> None:
     stub = clients["batch"][1]
     ranges = [
